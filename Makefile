@@ -1,0 +1,29 @@
+# One command each (see README):  make app   |   make test
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+
+export GRADIO_ANALYTICS_ENABLED = False
+export HF_HUB_OFFLINE = 1
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+
+$(VENV)/.app-installed: requirements.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements.txt
+	touch $@
+
+$(VENV)/.test-installed: requirements.txt requirements-test.txt | $(BIN)/python
+	$(BIN)/pip install -q -r requirements-test.txt
+	touch $@ $(VENV)/.app-installed
+
+.PHONY: app test bench
+app: $(VENV)/.app-installed          ## set up, then serve the app on http://127.0.0.1:7860
+	$(BIN)/python app.py $(ARGS)
+
+test: $(VENV)/.test-installed        ## set up, then run every test
+	$(BIN)/python -m pytest -q tests
+
+bench: $(VENV)/.app-installed        ## latency of each built-in model on this machine
+	$(BIN)/python benchmarks/latency.py

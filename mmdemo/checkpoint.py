@@ -1,0 +1,53 @@
+"""Checkpoints: a folder with model.safetensors (weights only, no pickle), config.json (how to
+build the model, plus the measured metrics) and README.md (the model card)."""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from .errors import MMDemoError
+
+CHECKPOINTS = Path(os.environ.get("MMDEMO_CHECKPOINTS", Path(__file__).resolve().parent.parent / "checkpoints"))
+MAX_CHECKPOINT_BYTES = 10 * 2**20   # built-in checkpoints stay small enough for a Space without LFS
+
+
+def save(folder, module: torch.nn.Module, config: dict, card: str) -> Path:
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
+    save_file(state, folder / "model.safetensors")
+    (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")
+    (folder / "README.md").write_text(card)
+    size = (folder / "model.safetensors").stat().st_size
+    if size > MAX_CHECKPOINT_BYTES:
+        print(f"warning: {folder}/model.safetensors is {size / 2**20:.1f} MiB (> 10 MiB)")
+    return folder
+
+
+def read_config(folder) -> dict:
+    path = Path(folder) / "config.json"
+    if not path.is_file():
+        raise MMDemoError(f"No checkpoint at {folder}: config.json is missing. "
+                          f"Train one with `python -m mmdemo.train ...`.")
+    return json.loads(path.read_text())
+
+
+def load_weights(folder, module: torch.nn.Module) -> torch.nn.Module:
+    """Load model.safetensors into `module`, refusing missing, extra or mis-shaped tensors."""
+    path = Path(folder) / "model.safetensors"
+    if not path.is_file():
+        raise MMDemoError(f"No weights at {path}.")
+    state = load_file(str(path))
+    expected = module.state_dict()
+    problems = [f"missing {k}" for k in expected if k not in state]
+    problems += [f"unexpected {k}" for k in state if k not in expected]
+    problems += [f"{k}: {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
+                 for k, v in expected.items() if k in state and state[k].shape != v.shape]
+    if problems:
+        raise MMDemoError(f"The checkpoint {path} does not fit the model: " + "; ".join(problems[:5]))
+    module.load_state_dict(state)
+    return module.eval()

@@ -1,0 +1,152 @@
+"""easy-VQA (pip package `easy-vqa`, MIT): 64x64 images of one coloured shape + questions.
+
+Official split: 4,000 train / 1,000 test images, 38,575 / 9,673 questions, 13 answers.
+Also here: paraphrased questions that a person might type, in two disjoint sets — one mixed
+into training (TRAIN_PARAPHRASES), one only ever used for evaluation (TEST_PARAPHRASES).
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+SHAPES = ["circle", "rectangle", "triangle"]
+COLORS = ["red", "green", "blue", "black", "gray", "teal", "brown", "yellow"]
+QUESTION_TYPES = ["shape", "color", "yes/no"]
+
+
+def answers() -> list[str]:
+    from easy_vqa import get_answers
+    return list(get_answers())
+
+
+def question_type(answer: str) -> str:
+    return "shape" if answer in SHAPES else "color" if answer in COLORS else "yes/no"
+
+
+@dataclass
+class Split:
+    images: np.ndarray          # N_img x 64 x 64 x 3 uint8
+    image_ids: list[int]        # easy-VQA image id of each row of `images`
+    questions: list[str]
+    answers: list[str]
+    image_index: np.ndarray     # row in `images` of each question
+    attributes: list[tuple[str | None, str | None]]   # (shape, colour) of each image
+
+    @property
+    def types(self) -> list[str]:
+        return [question_type(a) for a in self.answers]
+
+
+def image_paths(split: str) -> dict[int, str]:
+    import easy_vqa
+    return dict(easy_vqa.get_train_image_paths() if split == "train" else easy_vqa.get_test_image_paths())
+
+
+def load_split(split: str) -> Split:
+    """The official train or test split, images decoded into one array."""
+    import easy_vqa
+    if split not in ("train", "test"):
+        raise ValueError(f"easy-VQA has splits 'train' and 'test', not {split!r}")
+    q, a, ids = easy_vqa.get_train_questions() if split == "train" else easy_vqa.get_test_questions()
+    paths = image_paths(split)
+    image_ids = sorted(paths)
+    row = {i: r for r, i in enumerate(image_ids)}
+    images = np.stack([np.asarray(Image.open(paths[i]).convert("RGB")) for i in image_ids])
+    shape, color = {}, {}
+    for question, answer, i in zip(q, a, ids):    # the official answers tell each image's shape and colour
+        if answer in SHAPES:
+            shape[i] = answer
+        elif answer in COLORS:
+            color[i] = answer
+    return Split(images, image_ids, list(q), list(a), np.array([row[i] for i in ids]),
+                 [(shape.get(i), color.get(i)) for i in image_ids])
+
+
+def object_cells(images: np.ndarray, grid: int = 8, threshold: int = 60) -> np.ndarray:
+    """Which cells of a grid x grid split of each image hold part of the shape: pixels that differ
+    from the image's background colour (its top-left pixel) by more than `threshold` (sum of |RGB|).
+    N x H x W x 3 uint8 -> N x grid x grid bool."""
+    n, h, w, _ = images.shape
+    diff = np.abs(images.astype(np.int16) - images[:, :1, :1, :].astype(np.int16)).sum(-1) > threshold
+    return diff.reshape(n, grid, h // grid, grid, w // grid).any((2, 4))
+
+
+# Paraphrases: (template, kind). kind: "shape"/"color" ask for the attribute; "has_shape",
+# "has_color" are yes/no with the slot filled by the true value or another one; a kind with
+# ":value" has its value written into the words (e.g. "round" = circle); "not_" inverts.
+TRAIN_PARAPHRASES = [
+    ("what shape do you see?", "shape"), ("which shape is shown?", "shape"),
+    ("tell me the shape", "shape"), ("what kind of shape is this?", "shape"),
+    ("what is drawn here?", "shape"), ("what type of figure is in the picture?", "shape"),
+    ("which colour is the shape?", "color"), ("what colour is it?", "color"),
+    ("what is the shape's color?", "color"), ("tell me the colour", "color"),
+    ("which color does the figure have?", "color"), ("what color is the object in the picture?", "color"),
+    ("is the shape {color}?", "has_color"), ("is it {color}?", "has_color"),
+    ("is the figure coloured {color}?", "has_color"), ("do you see something {color}?", "has_color"),
+    ("is this a {shape}?", "has_shape"), ("is the shape a {shape}?", "has_shape"),
+    ("can you see a {shape}?", "has_shape"), ("is a {shape} shown?", "has_shape"),
+    ("is the shape not {color}?", "not_color"), ("is this not a {shape}?", "not_shape"),
+    ("is it circular?", "has_shape:circle"), ("does it have three corners?", "has_shape:triangle"),
+    ("does it have four sides?", "has_shape:rectangle"), ("is it grey?", "has_color:gray"),
+]
+
+TEST_PARAPHRASES = [   # never seen in training; written to sound like people typing
+    ("Which colour is the object?", "color"), ("What colour is the shape?", "color"),
+    ("what's the color of this thing", "color"), ("Color of the shape?", "color"),
+    ("Can you tell me what color the figure is?", "color"), ("what colour do you see", "color"),
+    ("Which color is shown?", "color"), ("what color is the thing in the image?", "color"),
+    ("Name the colour of the object.", "color"), ("how is the shape coloured?", "color"),
+    ("What is the object?", "shape"), ("Which shape is this?", "shape"),
+    ("what's in the picture?", "shape"), ("Name the shape.", "shape"),
+    ("What kind of object is shown?", "shape"), ("what figure is drawn?", "shape"),
+    ("Shape?", "shape"), ("Can you tell me what shape this is?", "shape"),
+    ("what geometric shape is in the image", "shape"), ("Which figure do you see?", "shape"),
+    ("Is it round?", "has_shape:circle"), ("is the object round?", "has_shape:circle"),
+    ("Is the shape circular?", "has_shape:circle"), ("Does it have three sides?", "has_shape:triangle"),
+    ("Is it triangular?", "has_shape:triangle"), ("Does the shape have four corners?", "has_shape:rectangle"),
+    ("Is it rectangular?", "has_shape:rectangle"), ("Is it a square or rectangle?", "has_shape:rectangle"),
+    ("Is the object {color}?", "has_color"), ("Is this {color}?", "has_color"),
+    ("Is the colour {color}?", "has_color"), ("Do you see anything {color}?", "has_color"),
+    ("Is the figure {color}?", "has_color"), ("Is the shape coloured {color}?", "has_color"),
+    ("is this shape {color}", "has_color"), ("Is something {color} in the picture?", "has_color"),
+    ("Is it a {shape}?", "has_shape"), ("Is the object a {shape}?", "has_shape"),
+    ("Do you see a {shape}?", "has_shape"), ("Is there any {shape} here?", "has_shape"),
+    ("Is a {shape} visible?", "has_shape"), ("Can I see a {shape} in this image?", "has_shape"),
+    ("Does the picture show a {shape}?", "has_shape"), ("is the figure a {shape}", "has_shape"),
+    ("Is the object not {color}?", "not_color"), ("Is it not {color}?", "not_color"),
+    ("Isn't the shape {color}?", "has_color"), ("Is there no {color} object?", "not_color"),
+    ("Is it not a {shape}?", "not_shape"), ("Is there no {shape} in the picture?", "not_shape"),
+    ("Is the object not a {shape}?", "not_shape"), ("Is this something other than a {shape}?", "not_shape"),
+    ("Is it grey?", "has_color:gray"), ("Is it a grey object?", "has_color:gray"),
+    ("Is the shape dark blue-green (teal)?", "has_color:teal"), ("Is the object red?", "has_color:red"),
+]
+
+
+def make_paraphrases(templates, attributes, n_per_template: int, seed: int):
+    """Fill templates over images with known (shape, colour).
+
+    Returns (questions, answers, image_rows). Yes/no slots get the true value half the time.
+    """
+    rng = random.Random(seed)
+    rows = [r for r, (s, c) in enumerate(attributes) if s and c]
+    qs, ans, idx = [], [], []
+    for text, kind in templates:
+        base, _, fixed = kind.partition(":")
+        for r in rng.sample(rows, n_per_template):
+            shape, color = attributes[r]
+            if base in ("shape", "color"):
+                q, a = text, shape if base == "shape" else color
+            else:
+                attr = "shape" if base.endswith("shape") else "color"
+                true = shape if attr == "shape" else color
+                pool = SHAPES if attr == "shape" else COLORS
+                value = fixed or (true if rng.random() < 0.5 else rng.choice([v for v in pool if v != true]))
+                has = value == true
+                if base.startswith("not_"):
+                    has = not has
+                q, a = text.format(**{attr: value}), "yes" if has else "no"
+            qs.append(q), ans.append(a), idx.append(r)
+    return qs, ans, np.array(idx)

@@ -1,0 +1,2 @@
+"""Models. Importing a task's module registers its models."""
+from . import vqa  # noqa: F401

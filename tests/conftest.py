@@ -1,0 +1,23 @@
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def vqa_model():
+    import mmdemo
+    return mmdemo.load("vqa")
+
+
+@pytest.fixture(scope="session")
+def example_image() -> Path:
+    return ROOT / "examples" / "vqa" / "0.png"    # easy-VQA test image 0: a red triangle
