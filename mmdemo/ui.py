@@ -33,12 +33,15 @@ def heat_colors(x: np.ndarray) -> np.ndarray:
     return ((1 - t) * stops[lo] + t * stops[lo + 1]).astype(np.uint8)
 
 
-def overlay(image, attention: np.ndarray, size: int = OVERLAY_SIZE, alpha: float = 0.55) -> Image.Image:
-    """The image with an attention grid laid over it (scaled so its peak is the top colour)."""
+def overlay(image, attention: np.ndarray, size: int = OVERLAY_SIZE, alpha: float = 0.75) -> Image.Image:
+    """The image with an attention grid laid over it: colour and opacity grow with the weight
+    (scaled so the grid's peak is the top colour); unattended parts stay visible."""
     base = load_image(image).resize((size, size), Image.Resampling.BILINEAR)
     a = attention / attention.max() if attention.max() > 0 else attention
     heat = Image.fromarray(heat_colors(a)).resize((size, size), Image.Resampling.BILINEAR)
-    return Image.blend(base, heat, alpha)
+    mask = Image.fromarray((np.sqrt(np.clip(a, 0, 1)) * alpha * 255).astype(np.uint8)).resize(
+        (size, size), Image.Resampling.BILINEAR)
+    return Image.composite(heat, base, mask)
 
 
 def token_highlights(words: list[str], weights: np.ndarray) -> list[tuple[str, float]]:
