@@ -91,6 +91,7 @@ def train_vqa(out: Path, epochs: int = 10, seed: int = 0, images_per_step: int =
     config = {"task": "vqa", "architecture": arch, "answers": answer_list,
               "training": {"epochs": epochs, "seed": seed, "images_per_step": images_per_step, "lr": lr,
                            "paraphrase_images": paraphrase_images,
+                           "paraphrase_templates": len(TRAIN_PARAPHRASES),
                            "attention_weight": attention_weight, "seconds": round(train_seconds, 1),
                            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"},
               "metrics": metrics}
@@ -127,7 +128,7 @@ Answers questions about easy-VQA images (one coloured shape, 13 answers) and exp
 
 ## Data
 easy-VQA by Victor Zhou (MIT license, pip package `easy-vqa`): trained on the official train split
-(4,000 images, 38,575 questions) plus {t['paraphrase_images']} images x {len(config_train_templates())} paraphrase
+(4,000 images, 38,575 questions) plus {t['paraphrase_images']} images x {t['paraphrase_templates']} paraphrase
 templates written for training (mmdemo/data/easyvqa.py, `TRAIN_PARAPHRASES`); evaluated on the
 official test split and on {p['templates']} *different* paraphrase templates (`TEST_PARAPHRASES`) over test images.
 
@@ -151,11 +152,6 @@ python -m mmdemo.train vqa          # retrain from scratch, rewrites this folder
 python -m mmdemo.evaluate vqa --json
 ```
 """
-
-
-def config_train_templates():
-    from .data.easyvqa import TRAIN_PARAPHRASES
-    return TRAIN_PARAPHRASES
 
 
 def main(argv=None):

@@ -88,7 +88,7 @@ def build_demo() -> gr.Blocks:
                 image = gr.Image(label="Image", type="pil", sources=["upload", "webcam", "clipboard"], height=280)
                 text = gr.Textbox(label="Question", placeholder="what color is the shape?",
                                   max_length=MAX_TEXT_CHARS, lines=1)
-                audio = gr.Audio(label="Voice (microphone or upload; VQA reads only image + question)",
+                gr.Audio(label="Voice (microphone or upload; VQA reads only image + question)",
                                  sources=["microphone", "upload"], type="numpy")
                 gr.Markdown(f"<small>Limits: files up to {MAX_FILE_BYTES // 2**20} MiB, questions up to "
                             f"{MAX_TEXT_CHARS} characters, audio up to {MAX_AUDIO_SECONDS:.0f} s.</small>")
@@ -118,5 +118,4 @@ def build_demo() -> gr.Blocks:
                     examples = vqa_examples()
                     if examples:
                         gr.Examples(examples, [image, text], label="Examples from the easy-VQA test split")
-        audio.change(None, None, None)   # keeps the recording in the page state between tasks
     return demo
