@@ -61,6 +61,7 @@ def note(pred, key: str) -> str:
 def run_vqa(image, question, model_name):
     """VQA endpoint: answer, top-5, attention overlay, word weights, fusion weights + notes."""
     try:
+        image = load_image(image)          # decoded once, for the model and for the overlay
         pred = registry.load("vqa", model_name).predict(image=image, text=question)
     except MMDemoError as e:
         raise gr.Error(str(e), print_exception=False)
@@ -89,7 +90,7 @@ def build_demo() -> gr.Blocks:
                 text = gr.Textbox(label="Question", placeholder="what color is the shape?",
                                   max_length=MAX_TEXT_CHARS, lines=1)
                 gr.Audio(label="Voice (microphone or upload; VQA reads only image + question)",
-                                 sources=["microphone", "upload"], type="numpy")
+                         sources=["microphone", "upload"], type="numpy")
                 gr.Markdown(f"<small>Limits: files up to {MAX_FILE_BYTES // 2**20} MiB, questions up to "
                             f"{MAX_TEXT_CHARS} characters, audio up to {MAX_AUDIO_SECONDS:.0f} s.</small>")
             with gr.Column(scale=2):
