@@ -25,6 +25,8 @@ class Prediction:
     attention: dict[str, np.ndarray]        # "image": H x W in 0..1, "text": one weight per token, ...
     tokens: dict[str, list[str]] = field(default_factory=dict)   # labels of 1-D attention arrays
     notes: dict[str, str] = field(default_factory=dict)          # how each explanation was computed
+    extras: dict[str, Any] = field(default_factory=dict)         # task-specific results (beams, per-modality
+                                                                 # predictions, ablations, ...)
 
 
 _FACTORIES: dict[str, dict[str, Callable[[], Any]]] = {}   # task -> name -> factory
