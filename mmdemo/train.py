@@ -1,6 +1,9 @@
 """Train a built-in model from scratch and write its checkpoint + model card.
 
-    python -m mmdemo.train vqa [--epochs 10] [--out checkpoints/vqa]
+    python -m mmdemo.train vqa [--epochs N] [--out checkpoints/vqa] [--threads N]
+
+Each task's trainer is one function `train_TASK(out, epochs=None, seed=0, **options)` listed in
+TRAINERS (epochs=None means the trainer's own default).
 """
 from __future__ import annotations
 
@@ -18,7 +21,7 @@ from torch import nn
 from . import checkpoint
 
 
-def train_vqa(out: Path, epochs: int = 10, seed: int = 0, images_per_step: int = 16, lr: float = 3e-3,
+def train_vqa(out: Path, epochs: int | None = None, seed: int = 0, images_per_step: int = 16, lr: float = 3e-3,
               paraphrase_images: int = 400, attention_weight: float = 0.5) -> dict:
     from .data.easyvqa import (COLORS, SHAPES, TRAIN_PARAPHRASES, answers, load_split, make_paraphrases,
                                 object_cells)
@@ -26,6 +29,7 @@ def train_vqa(out: Path, epochs: int = 10, seed: int = 0, images_per_step: int =
     from .models.encoders import MiniLMEncoder
     from .models.vqa import VQAModel, VQANet, to_tensor
 
+    epochs = epochs or 10
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     t_start = time.perf_counter()
@@ -154,15 +158,21 @@ python -m mmdemo.evaluate vqa --json
 """
 
 
+TRAINERS = {"vqa": train_vqa}
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("task", choices=["vqa"])
+    ap.add_argument("task", choices=sorted(TRAINERS))
     ap.add_argument("--out", type=Path, default=None, help="checkpoint folder (default checkpoints/TASK)")
-    ap.add_argument("--epochs", type=int, default=10)
+    ap.add_argument("--epochs", type=int, default=None, help="default: the task's own")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
     args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     out = args.out or checkpoint.CHECKPOINTS / args.task
-    train_vqa(out, epochs=args.epochs, seed=args.seed)
+    TRAINERS[args.task](out, epochs=args.epochs, seed=args.seed)
 
 
 if __name__ == "__main__":
