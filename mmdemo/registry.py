@@ -32,14 +32,20 @@ class Prediction:
 _FACTORIES: dict[str, dict[str, Callable[[], Any]]] = {}   # task -> name -> factory
 _DEFAULTS: dict[str, str] = {}                               # task -> default model name
 _LOADED: dict[tuple[str, str], Any] = {}                     # (task, name) -> ready model
+_AVAILABLE: dict[tuple[str, str], Callable[[], tuple[bool, str]]] = {}   # (task, name) -> availability check
 _LOCK = threading.Lock()
 
 
-def register(task: str, name: str | None = None, default: bool = False):
-    """Decorator: register a zero-argument factory that returns a ready model for `task`."""
+def register(task: str, name: str | None = None, default: bool = False,
+             available: Callable[[], tuple[bool, str]] | None = None):
+    """Decorator: register a zero-argument factory that returns a ready model for `task`.
+    available: optional quick check -> (usable here, message), for models that live elsewhere
+    (e.g. on the Hugging Face Hub); loading an unavailable model raises its message."""
     def wrap(fn):
         model_name = name or fn.__name__
         _FACTORIES.setdefault(task, {})[model_name] = fn
+        if available is not None:
+            _AVAILABLE[(task, model_name)] = available
         if default or task not in _DEFAULTS:
             _DEFAULTS[task] = model_name
         return fn
@@ -61,6 +67,12 @@ def list_models(task: str | None = None) -> list[str]:
     return [_DEFAULTS[task]] + names
 
 
+def availability(task: str, name: str) -> tuple[bool, str]:
+    """(usable here, how or why not): built-in models always are; backends answer quickly."""
+    check = _AVAILABLE.get((task, name))
+    return check() if check else (True, "built in")
+
+
 def load(task: str, name: str | None = None):
     """The ready, shared model `name` of `task` (the default one if no name is given)."""
     names = list_models(task)
@@ -69,5 +81,8 @@ def load(task: str, name: str | None = None):
         raise MMDemoError(f"No {task} model named {name!r}; registered: {', '.join(names)}.")
     with _LOCK:   # build each model once, even when several requests ask at the same time
         if (task, name) not in _LOADED:
+            ok, message = availability(task, name)
+            if not ok:
+                raise MMDemoError(message)
             _LOADED[(task, name)] = _FACTORIES[task][name]()
         return _LOADED[(task, name)]
