@@ -18,6 +18,7 @@ WORDS = ("a an the of in on is it what which color colour shape there this photo
          "yes no how many one two three does not contain and with sitting man woman").split()
 PUNCT = list("?.,!'")
 BERT_SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "[DEC]", "[ENC]"]
+SPREAD = 0.3   # init std of the tiny models (real models use 0.02): peaked attention, like a trained model's
 ANSWERS = ["red", "green", "blue", "yellow", "circle", "triangle", "rectangle", "yes", "no"]
 
 
@@ -39,8 +40,8 @@ def blip(folder: Path, full: bool, vqa: bool) -> None:
         size = 32
         config = BlipConfig(
             vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                               image_size=size, patch_size=8),
-            text_config=dict(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                               image_size=size, patch_size=8, initializer_range=SPREAD),
+            text_config=dict(vocab_size=len(tok), initializer_range=SPREAD, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                              num_attention_heads=2, encoder_hidden_size=32, max_position_embeddings=64, **ids),
             projection_dim=32)
     model = (BlipForQuestionAnswering if vqa else BlipForConditionalGeneration)(config)
@@ -58,7 +59,8 @@ def vilt(folder: Path, full: bool) -> None:
     else:
         size = 32
         config = ViltConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=2, image_size=size, patch_size=8, max_position_embeddings=40, **common)
+                            num_attention_heads=2, image_size=size, patch_size=8, max_position_embeddings=40,
+                            initializer_range=SPREAD, **common)
     ViltForQuestionAnswering(config).save_pretrained(folder)
     ViltProcessor(ViltImageProcessor(size={"shortest_edge": size}, size_divisor=32 if full else 8), tok).save_pretrained(folder)
 
@@ -68,7 +70,9 @@ def clip(folder: Path, full: bool) -> None:
     letters = "abcdefghijklmnopqrstuvwxyz.,!?'"
     tokens = list(letters) + [c + "</w>" for c in letters] + [w + "</w>" for w in WORDS]
     specials = ["<|startoftext|>", "<|endoftext|>"]
-    vocab = {t: i for i, t in enumerate(tokens + specials)}
+    vocab = {}
+    for t in tokens:     # unique ids 0..n-1 ('a</w>' is both a letter and a word)
+        vocab.setdefault(t, len(vocab))
     merges = []   # merges that build each vocabulary word from its letters
     for w in WORDS:
         parts = list(w[:-1]) + [w[-1] + "</w>"]
@@ -78,16 +82,19 @@ def clip(folder: Path, full: bool) -> None:
             vocab.setdefault(a + b, len(vocab))
             parts = [a + b] + parts[2:]
     merges = list(dict.fromkeys(merges))
+    for s in specials:   # last, so the ids survive save_pretrained / from_pretrained unchanged
+        vocab[s] = len(vocab)
     tok = CLIPTokenizer(vocab=vocab, merges=merges)
-    ids = dict(bos_token_id=vocab["<|startoftext|>"], eos_token_id=vocab["<|endoftext|>"], pad_token_id=vocab["<|endoftext|>"])
+    start, end = tok.convert_tokens_to_ids(["<|startoftext|>", "<|endoftext|>"])   # ids as the tokenizer assigns them
+    ids = dict(bos_token_id=start, eos_token_id=end, pad_token_id=end)
     if full:    # openai/clip-vit-base-patch32: ViT-B/32 at 224 px, 12-layer text transformer (vocab 49408)
         config, size = CLIPConfig(text_config=dict(vocab_size=49408, **ids)), 224
     else:
         size = 32
         config = CLIPConfig(
             vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                               image_size=size, patch_size=8),
-            text_config=dict(vocab_size=len(vocab), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
+                               image_size=size, patch_size=8, initializer_range=SPREAD),
+            text_config=dict(vocab_size=len(tok), initializer_range=SPREAD, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                              num_attention_heads=2, max_position_embeddings=32, **ids),
             projection_dim=16)
     CLIPModel(config).save_pretrained(folder)
@@ -104,7 +111,7 @@ def ast(folder: Path, full: bool) -> None:
         config = ASTConfig(id2label=dict(enumerate(labels)), label2id={a: i for i, a in enumerate(labels)})
     else:
         config = ASTConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                           max_length=128, num_mel_bins=32, id2label=dict(enumerate(labels)),
+                           max_length=128, num_mel_bins=32, initializer_range=SPREAD, id2label=dict(enumerate(labels)),
                            label2id={a: i for i, a in enumerate(labels)})
     ASTForAudioClassification(config).save_pretrained(folder)
     ASTFeatureExtractor(num_mel_bins=config.num_mel_bins, max_length=config.max_length).save_pretrained(folder)
@@ -133,16 +140,16 @@ def whisper(folder: Path, full: bool) -> None:
         vocab[s] = len(vocab)
     tok = WhisperTokenizer(vocab=vocab, merges=[])
     tok.add_special_tokens({"additional_special_tokens": specials[1:]})
-    sid = {s: vocab[s] for s in specials}
+    sid = dict(zip(specials, tok.convert_tokens_to_ids(specials)))
     ids = dict(pad_token_id=sid["<|endoftext|>"], bos_token_id=sid["<|endoftext|>"], eos_token_id=sid["<|endoftext|>"],
                decoder_start_token_id=sid["<|startoftranscript|>"])
     if full:    # openai/whisper-tiny: 80 mel bins x 30 s, 4 + 4 layers of width 384, vocab 51865
         config = WhisperConfig(vocab_size=51865, **ids)
         fe = WhisperFeatureExtractor(feature_size=80, chunk_length=30)
     else:       # 2 s windows: 200 mel frames -> 100 encoder frames
-        config = WhisperConfig(vocab_size=len(vocab), num_mel_bins=16, d_model=32, encoder_layers=1, decoder_layers=1,
+        config = WhisperConfig(vocab_size=len(tok), num_mel_bins=16, d_model=32, encoder_layers=1, decoder_layers=1,
                                encoder_attention_heads=2, decoder_attention_heads=2, encoder_ffn_dim=64,
-                               decoder_ffn_dim=64, max_source_positions=100, max_target_positions=64, **ids)
+                               decoder_ffn_dim=64, max_source_positions=100, max_target_positions=64, init_std=SPREAD, **ids)
         fe = WhisperFeatureExtractor(feature_size=16, chunk_length=2)
     model = WhisperForConditionalGeneration(config)
     model.generation_config = GenerationConfig(

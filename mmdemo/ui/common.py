@@ -4,6 +4,7 @@ Every picture here is drawn from a Prediction's own tensors (attention maps, fus
 from __future__ import annotations
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 
 import gradio as gr
 import numpy as np
@@ -28,6 +29,28 @@ def predict(task: str, model_name: str | None, **inputs) -> registry.Prediction:
     except Exception:
         log.exception("%s failed", task)
         raise gr.Error("The model failed on this input; please try another one.", print_exception=False)
+
+
+def model_choices(task: str) -> list[tuple[str, str]]:
+    """(label, registry name) for a task's models; models that cannot be loaded here (e.g. a Hub
+    model that is not downloaded, with the Hub unreachable) are marked "(not downloaded)".
+    The checks run in parallel; each takes about a second at most."""
+    names = registry.list_models(task)
+    with ThreadPoolExecutor(max(1, len(names))) as pool:
+        ok = list(pool.map(lambda n: registry.availability(task, n)[0], names))
+    return [(n if good else f"{n} (not downloaded)", n) for n, good in zip(names, ok)]
+
+
+def model_dropdown(task: str, label: str) -> gr.Dropdown:
+    """A model selector for a panel, starting on the first model that can be loaded here."""
+    choices = model_choices(task)
+    ready = [n for lab, n in choices if lab == n]
+    return gr.Dropdown(choices, value=(ready or [choices[0][1]])[0], label=label)
+
+
+def fusion_plot(weights: dict[str, float]):
+    """The fusion-weight chart's update: hidden when the model has no fusion weights (its note says why)."""
+    return gr.update(value=fusion_frame(weights), visible=bool(weights))
 
 
 def heat_colors(x: np.ndarray) -> np.ndarray:

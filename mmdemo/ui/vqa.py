@@ -5,10 +5,9 @@ from pathlib import Path
 
 import gradio as gr
 
-from .. import registry
 from ..data.inputs import load_image
 from ..errors import MMDemoError
-from .common import OVERLAY_SIZE, fusion_frame, note, overlay, predict, token_highlights
+from .common import OVERLAY_SIZE, fusion_plot, model_dropdown, note, overlay, predict, token_highlights
 
 TASK, TITLE = "vqa", "Visual question answering"
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "vqa"
@@ -22,7 +21,7 @@ def run_vqa(image, question, model_name):
         raise gr.Error(str(e), print_exception=False)
     pred = predict(TASK, model_name, image=image, text=question)
     return (pred.output, pred.scores, overlay(image, pred.attention["image"]),
-            token_highlights(pred.tokens["text"], pred.attention["text"]), fusion_frame(pred.fusion_weights),
+            token_highlights(pred.tokens["text"], pred.attention["text"]), fusion_plot(pred.fusion_weights),
             note(pred, "image"), note(pred, "text"), note(pred, "fusion"))
 
 
@@ -37,8 +36,7 @@ def build(inputs: dict) -> None:
     """The panel's components and its /vqa endpoint, inside the tab the app opened for it.
     inputs: the shared input components ("image", "text", "audio")."""
     image, text = inputs["image"], inputs["text"]
-    names = registry.list_models(TASK)
-    model = gr.Dropdown(names, value=names[0], label="VQA model")
+    model = model_dropdown(TASK, "VQA model")
     ask = gr.Button("Ask", variant="primary")
     with gr.Row():
         answer = gr.Textbox(label="Answer", interactive=False)
