@@ -105,9 +105,10 @@ def test_rollout_is_the_product_of_residual_mixed_attention():
     for a in layers:
         mixed = 0.5 * torch.eye(5) + 0.5 * a[0].mean(0)
         expected = (mixed / mixed.sum(-1, keepdim=True)) @ expected
-    got = hf.rollout(layers)
+    got = hf.rollout(layers, rows=range(5))
     assert torch.allclose(got, expected, atol=1e-6) and torch.allclose(got.sum(-1), torch.ones(5))
-    assert torch.allclose(hf.rollout([torch.eye(4)[None, None]] * 2), torch.eye(4))
+    assert torch.allclose(hf.rollout(layers, rows=(0, 3)), expected[[0, 3]], atol=1e-6)
+    assert torch.allclose(hf.rollout([torch.eye(4)[None, None]] * 2, rows=range(4)), torch.eye(4))
 
 
 def test_audio_weights_cover_only_the_recording(tiny, fresh_registry):

@@ -100,15 +100,17 @@ def _from_pretrained(cls, source: str, **kw):
 
 # ---- explanation helpers -------------------------------------------------------------------------
 
-def rollout(attentions, residual: float = 0.5) -> torch.Tensor:
+def rollout(attentions, rows=(0,), residual: float = 0.5) -> torch.Tensor:
     """Attention rollout (Abnar & Zuidema 2020): per layer, mean over heads, mix in the identity
-    for the residual connection, renormalise rows; multiply through the layers. (L, L), rows sum to 1."""
-    result = None
-    for a in attentions:
+    for the residual connection, renormalise rows; multiply through the layers (last @ ... @ first).
+    Returns only the given rows of that product (len(rows), L), each summing to 1; computed as
+    vector-matrix products from the last layer down, which is L times cheaper than the full product."""
+    n = attentions[0].shape[-1]
+    result = torch.eye(n)[list(rows)]
+    for a in reversed(attentions):
         a = a[0].float().mean(0)
-        a = residual * torch.eye(a.shape[-1]) + (1 - residual) * a
-        a = a / a.sum(-1, keepdim=True)
-        result = a if result is None else a @ result
+        a = residual * torch.eye(n) + (1 - residual) * a
+        result = result @ (a / a.sum(-1, keepdim=True))
     return result
 
 
@@ -171,10 +173,14 @@ class BlipCaption(HFBackend):
     @torch.no_grad()
     def predict(self, image=None, text=None, audio=None) -> Prediction:
         pixel_values = self.processor(images=self.image(image), return_tensors="pt").pixel_values
-        ids = self.model.generate(pixel_values=pixel_values, max_new_tokens=MAX_NEW_TOKENS)   # greedy
+        m, cfg = self.model, self.model.config.text_config
+        # BlipForConditionalGeneration.generate step by step (greedy), keeping the image embeddings
+        image_embeds = m.vision_model(pixel_values=pixel_values).last_hidden_state
+        ids = m.text_decoder.generate(input_ids=torch.full((1, 1), cfg.bos_token_id), eos_token_id=cfg.sep_token_id,
+                                      pad_token_id=cfg.pad_token_id, encoder_hidden_states=image_embeds,
+                                      max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=1)
         # one teacher-forced pass over the caption: the cross-attention each word was generated with
-        image_embeds = self.model.vision_model(pixel_values=pixel_values).last_hidden_state
-        out = self.model.text_decoder(input_ids=ids, encoder_hidden_states=image_embeds, output_attentions=True)
+        out = m.text_decoder(input_ids=ids, encoder_hidden_states=image_embeds, output_attentions=True)
         cross = torch.stack(out.cross_attentions)[:, 0].mean((0, 1))   # (T, 1 + patches): mean of layers, heads
         side = int(round((cross.shape[-1] - 1) ** 0.5))
         special = set(self.tokenizer.all_special_ids)
@@ -263,6 +269,7 @@ class BlipVQA(HFBackend):
         bos = torch.full((1, 1), m.decoder_start_token_id)
         ids = m.text_decoder.generate(input_ids=bos, eos_token_id=m.config.text_config.sep_token_id,
                                       pad_token_id=m.config.text_config.pad_token_id, max_new_tokens=10,
+                                      do_sample=False, num_beams=1,
                                       encoder_hidden_states=q.last_hidden_state, encoder_attention_mask=q_mask)
         out = m.text_decoder(input_ids=ids, encoder_hidden_states=q.last_hidden_state,
                              encoder_attention_mask=q_mask, output_attentions=True)
@@ -349,7 +356,7 @@ class ASTAudio(HFBackend):
         probs = out.logits[0].sigmoid()          # AudioSet is multi-label: per-class sigmoid
         top = probs.topk(min(top_k, probs.numel()))
         f_dim, t_dim = self.model.audio_spectrogram_transformer.embeddings.get_shape(cfg)
-        row = rollout(out.attentions)[:2].mean(0)     # CLS and distillation tokens, averaged like the head
+        row = rollout(out.attentions, rows=(0, 1)).mean(0)    # CLS and distillation tokens, averaged like the head
         grid = row[2:].numpy().reshape(f_dim, t_dim)
         frames = max(1, min(x.shape[1], int(len(samples) / rate * 100)))   # 10 ms filterbank frames
         t_keep = max(1, min(t_dim, (frames - cfg.patch_size) // cfg.time_stride + 1))   # patches over the clip
@@ -381,7 +388,9 @@ class WhisperTranscribe(HFBackend):
         rate, samples = load_audio(audio, target_rate=fe.sampling_rate)
         samples = samples[: fe.n_samples]       # one window (30 s for the real models)
         feats = fe(samples, sampling_rate=rate, return_tensors="pt").input_features
-        ids = self.model.generate(feats, language="en", task="transcribe", max_new_tokens=MAX_NEW_TOKENS)
+        multilingual = getattr(self.model.generation_config, "is_multilingual", False)   # not the *.en models
+        ids = self.model.generate(feats, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=1,
+                                  **(dict(language="en", task="transcribe") if multilingual else {}))
         prompt = [self.model.generation_config.decoder_start_token_id]
         if ids[0, 0] != prompt[0]:     # generate may return the sequence without its start token
             ids = torch.cat([torch.tensor([prompt]), ids], 1)
