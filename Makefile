@@ -27,3 +27,7 @@ test: $(VENV)/.test-installed        ## set up, then run every test
 
 bench: $(VENV)/.app-installed        ## latency of each built-in model on this machine
 	$(BIN)/python benchmarks/latency.py
+
+.PHONY: bench-backends
+bench-backends: $(VENV)/.app-installed   ## latency of each pretrained backend's architecture (random weights) -> docs/backends.md
+	$(BIN)/python benchmarks/backends.py

@@ -75,9 +75,7 @@ def main():
             task = model.task
             r = timed(model, CASES[task], repeats=args.repeats, warmup=1)
             pred = r.pop("pred")
-            generated = None
-            if kind in ("blip-caption", "blip-vqa", "whisper"):
-                generated = len(model.tokenizer(pred.output, add_special_tokens=False).input_ids)
+            generated = pred.extras.get("generated_tokens")     # captions, answers, transcripts
             source = hf.DEFAULT_BACKENDS[next(k for k, v in hf.DEFAULT_BACKENDS.items() if v[0] == kind)][1]
             rows.append({"task": task, "backend": kind, "architecture": source, **r,
                          "ratio": round(r["p50_ms"] / base, 1),

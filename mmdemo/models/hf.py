@@ -196,7 +196,7 @@ class BlipCaption(HFBackend):
             fusion_weights={},
             attention={"image": normalized(maps.sum(0)) if len(maps) else normalized(np.ones((side, side))),
                        "image_per_word": maps},
-            tokens={"image_per_word": words},
+            tokens={"image_per_word": words}, extras={"generated_tokens": ids.shape[1] - 1},
             notes={"image": "Text decoder cross-attention over the image patches (class patch dropped), "
                             "mean of heads and layers: per word, the attention it was generated with; "
                             "the overall map sums the words'.",
@@ -288,6 +288,7 @@ class BlipVQA(HFBackend):
             task=self.task, model=self.name, output=answer,
             scores={answer: sequence_probability(out.logits, ids)}, fusion_weights={},
             attention={"image": normalized(image_map).reshape(side, side), "text": text_w}, tokens={"text": words},
+            extras={"generated_tokens": ids.shape[1] - 1},
             notes={"image": "Answer decoder's cross-attention over the question tokens, chained to each question "
                             "token's cross-attention over the image patches (heads and layers averaged).",
                    "text": "Answer decoder's cross-attention over the question's words (heads, layers and "
@@ -388,16 +389,20 @@ class WhisperTranscribe(HFBackend):
         rate, samples = load_audio(audio, target_rate=fe.sampling_rate)
         samples = samples[: fe.n_samples]       # one window (30 s for the real models)
         feats = fe(samples, sampling_rate=rate, return_tensors="pt").input_features
+        encoded = self.model.get_encoder()(feats)       # the encoder runs once, for decoding and for the maps
         multilingual = getattr(self.model.generation_config, "is_multilingual", False)   # not the *.en models
-        ids = self.model.generate(feats, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=1,
+        ids = self.model.generate(encoder_outputs=encoded, max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=1,
                                   **(dict(language="en", task="transcribe") if multilingual else {}))
-        prompt = [self.model.generation_config.decoder_start_token_id]
-        if ids[0, 0] != prompt[0]:     # generate may return the sequence without its start token
+        # generate returns only the new tokens; the maps need the prompt they were generated after
+        g = self.model.generation_config
+        prompt = [g.decoder_start_token_id] + ([g.lang_to_id["<|en|>"], g.task_to_id["transcribe"]] if multilingual
+                                               else []) + [g.no_timestamps_token_id]
+        if ids[0, :len(prompt)].tolist() != prompt:
             ids = torch.cat([torch.tensor([prompt]), ids], 1)
-        out = self.model(input_features=feats, decoder_input_ids=ids, output_attentions=True)
+        out = self.model(encoder_outputs=encoded, decoder_input_ids=ids, output_attentions=True)
         cross = torch.stack(out.cross_attentions)[:, 0].mean((0, 1))       # (T, encoder frames)
         special = set(self.tokenizer.all_special_ids)
-        text_pos = [t for t in range(1, ids.shape[1]) if int(ids[0, t]) not in special]
+        text_pos = [t for t in range(len(prompt), ids.shape[1]) if int(ids[0, t]) not in special]
         weights = cross[[t - 1 for t in text_pos]].sum(0) if text_pos else cross.sum(0)
         step = fe.n_samples / fe.sampling_rate / cross.shape[-1]            # seconds per encoder frame
         n = max(1, min(cross.shape[-1], int(np.ceil(len(samples) / rate / step))))
@@ -407,7 +412,7 @@ class WhisperTranscribe(HFBackend):
             scores={transcript: sequence_probability(out.logits, ids, text_pos)},
             fusion_weights={}, attention={"audio": normalized(weights[:n].numpy())},
             tokens={"audio": [f"{(i + 0.5) * step:.2f} s" for i in range(n)]},
-            extras={"seconds": [(i + 0.5) * step for i in range(n)]},
+            extras={"seconds": [(i + 0.5) * step for i in range(n)], "generated_tokens": ids.shape[1] - len(prompt)},
             notes={"audio": "Decoder cross-attention over the encoder's audio frames (heads and layers averaged, "
                             "summed over the transcript's tokens), clipped to the recording's length.",
                    "scores": "Greedy decoding, English; the score is the transcript's probability.",

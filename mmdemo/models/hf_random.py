@@ -22,20 +22,22 @@ SPREAD = 0.3   # init std of the tiny models (real models use 0.02): peaked atte
 ANSWERS = ["red", "green", "blue", "yellow", "circle", "triangle", "rectangle", "yes", "no"]
 
 
-def bert_tokenizer(model_max_length: int = 40):
+def bert_tokenizer(model_max_length: int = 40, size: int = 0):
+    """A WordPiece tokenizer over WORDS; `size`: padded with unused tokens to a real model's vocabulary size."""
     from transformers import BertTokenizer
-    vocab = {t: i for i, t in enumerate(BERT_SPECIAL + WORDS + PUNCT + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"])}
-    return BertTokenizer(vocab=vocab, bos_token="[DEC]", model_max_length=model_max_length)
+    tokens = BERT_SPECIAL + WORDS + PUNCT + [f"##{c}" for c in "abcdefghijklmnopqrstuvwxyz"]
+    tokens += [f"[unused{i}]" for i in range(size - len(tokens))]
+    return BertTokenizer(vocab={t: i for i, t in enumerate(tokens)}, bos_token="[DEC]", model_max_length=model_max_length)
 
 
 def blip(folder: Path, full: bool, vqa: bool) -> None:
     from transformers import (BlipConfig, BlipForConditionalGeneration, BlipForQuestionAnswering,
                               BlipImageProcessor, BlipProcessor)
-    tok = bert_tokenizer(512)
+    tok = bert_tokenizer(512, size=30524 if full else 0)
     ids = dict(bos_token_id=tok.convert_tokens_to_ids("[DEC]"), sep_token_id=tok.sep_token_id,
                pad_token_id=tok.pad_token_id, eos_token_id=tok.sep_token_id)
     if full:    # Salesforce/blip-*-base: ViT-B/16 at 384 px, BERT-base text (vocab 30524)
-        config, size = BlipConfig(text_config=dict(vocab_size=30524, **ids)), 384
+        config, size = BlipConfig(text_config=dict(vocab_size=len(tok), **ids)), 384
     else:
         size = 32
         config = BlipConfig(
@@ -51,7 +53,7 @@ def blip(folder: Path, full: bool, vqa: bool) -> None:
 
 def vilt(folder: Path, full: bool) -> None:
     from transformers import ViltConfig, ViltForQuestionAnswering, ViltImageProcessor, ViltProcessor
-    tok = bert_tokenizer(40)
+    tok = bert_tokenizer(40, size=30522 if full else 0)
     labels = ANSWERS if not full else ANSWERS + [f"answer {i}" for i in range(3129 - len(ANSWERS))]
     common = dict(id2label=dict(enumerate(labels)), label2id={a: i for i, a in enumerate(labels)})
     if full:    # dandelin/vilt-b32-finetuned-vqa: ViT-B/32, 384 px shorter side, 3,129 answers
@@ -136,6 +138,8 @@ def whisper(folder: Path, full: bool) -> None:
     vocab = {c: i for i, c in enumerate(byte_level_alphabet())}
     specials = ["<|endoftext|>", "<|startoftranscript|>", "<|en|>", "<|translate|>", "<|transcribe|>",
                 "<|startoflm|>", "<|startofprev|>", "<|nospeech|>", "<|notimestamps|>"]
+    if full:   # the real vocabulary's size (51,865), special tokens last as in Whisper's
+        vocab.update({f"<|unused{i}|>": 256 + i for i in range(51865 - 256 - len(specials))})
     for s in specials:
         vocab[s] = len(vocab)
     tok = WhisperTokenizer(vocab=vocab, merges=[])
@@ -144,7 +148,7 @@ def whisper(folder: Path, full: bool) -> None:
     ids = dict(pad_token_id=sid["<|endoftext|>"], bos_token_id=sid["<|endoftext|>"], eos_token_id=sid["<|endoftext|>"],
                decoder_start_token_id=sid["<|startoftranscript|>"])
     if full:    # openai/whisper-tiny: 80 mel bins x 30 s, 4 + 4 layers of width 384, vocab 51865
-        config = WhisperConfig(vocab_size=51865, **ids)
+        config = WhisperConfig(vocab_size=len(tok), **ids)
         fe = WhisperFeatureExtractor(feature_size=80, chunk_length=30)
     else:       # 2 s windows: 200 mel frames -> 100 encoder frames
         config = WhisperConfig(vocab_size=len(tok), num_mel_bins=16, d_model=32, encoder_layers=1, decoder_layers=1,
