@@ -186,6 +186,9 @@ def test_backend_flag_registers_folders(tiny, fresh_registry):
         hf.register_flag_backends(["--backend", "zeroshot"])
     with pytest.raises(mmdemo.MMDemoError, match="No backend"):
         hf.register_backend("audio", str(tiny["clip"]))
+    missing = hf.register_flag_backends(["--backend", "zeroshot=/no/such/folder"])[0]
+    with pytest.raises(mmdemo.MMDemoError, match="folder /no/such/folder does not exist"):
+        mmdemo.load("zeroshot", missing)
 
 
 def dropdowns(url: str) -> dict:

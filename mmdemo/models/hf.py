@@ -82,6 +82,8 @@ def availability(source: str) -> tuple[bool, str]:
     if Path(source).is_dir():
         ok = (Path(source) / "config.json").is_file()
         return ok, f"local folder {source}" if ok else f"The folder {source} has no config.json: not a saved model."
+    if source.startswith(("/", ".", "~")) or source.count("/") > 1:   # a path, not an org/name hub id
+        return False, f"The folder {source} does not exist."
     if _cached(source):
         return True, "in the local Hugging Face cache"
     if not _offline() and _reachable(source):
@@ -194,7 +196,7 @@ class BlipCaption(HFBackend):
             task=self.task, model=self.name, output=caption,
             scores={caption: sequence_probability(out.logits, ids)},
             fusion_weights={},
-            attention={"image": normalized(maps.sum(0)) if len(maps) else normalized(np.ones((side, side))),
+            attention={"image": normalized(maps.sum(0) if len(maps) else cross[:, 1:].sum(0).numpy().reshape(side, side)),
                        "image_per_word": maps},
             tokens={"image_per_word": words}, extras={"generated_tokens": ids.shape[1] - 1},
             notes={"image": "Text decoder cross-attention over the image patches (class patch dropped), "
