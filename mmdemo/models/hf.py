@@ -248,7 +248,7 @@ class ViltVQA(HFBackend):
                             "head reads, to each image patch (heads averaged, residual added, layers multiplied).",
                    "text": "The same rollout row over the question's words (word pieces summed).",
                    "scores": "Per-answer sigmoid probabilities (ViLT's VQA head is trained with BCE).",
-                   "fusion": NO_FUSION + f" Rollout mass on image tokens: {float(row[n_text:].sum()):.2f}."})
+                   "fusion": NO_FUSION})
 
 
 class BlipVQA(HFBackend):
