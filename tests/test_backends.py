@@ -88,6 +88,17 @@ def test_image_maps_are_the_patch_grid(tiny, fresh_registry, kind):
         assert pred.tokens["text"] == ["what", "color", "is", "the", "shape", "?"]
 
 
+def test_vilt_map_does_not_depend_on_its_random_patch_order(tiny, fresh_registry):
+    """ViLT shuffles its image patches (torch.multinomial); the map puts each weight back on its cell."""
+    model = load_tiny(tiny, "vilt")
+    torch.manual_seed(1)
+    a = model.predict(**INPUTS["vqa"])
+    torch.manual_seed(2)
+    b = model.predict(**INPUTS["vqa"])
+    assert np.allclose(a.attention["image"], b.attention["image"], atol=1e-5)
+    assert np.allclose(a.attention["text"], b.attention["text"], atol=1e-5) and a.output == b.output
+
+
 def test_caption_has_one_map_per_word(tiny, fresh_registry):
     pred = load_tiny(tiny, "blip-caption").predict(image=IMAGE)
     maps, words = pred.attention["image_per_word"], pred.tokens["image_per_word"]
