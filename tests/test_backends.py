@@ -99,6 +99,13 @@ def test_vilt_map_does_not_depend_on_its_random_patch_order(tiny, fresh_registry
     assert np.allclose(a.attention["text"], b.attention["text"], atol=1e-5) and a.output == b.output
 
 
+def test_clip_map_is_drawn_on_the_square_it_sees(tiny, fresh_registry):
+    from PIL import Image
+    wide = Image.new("RGB", (90, 30), "white")
+    pred = load_tiny(tiny, "clip").predict(image=wide, text="a cat, a dog")
+    assert pred.extras["image"].size == (30, 30) and pred.attention["image"].shape == (4, 4)
+
+
 def test_caption_has_one_map_per_word(tiny, fresh_registry):
     pred = load_tiny(tiny, "blip-caption").predict(image=IMAGE)
     maps, words = pred.attention["image_per_word"], pred.tokens["image_per_word"]

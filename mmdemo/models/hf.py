@@ -314,7 +314,11 @@ class ClipZeroShot(HFBackend):
         if len(labels) > 50:
             raise MMDemoError(f"{len(labels)} labels given; the limit is 50.")
         labels = list(dict.fromkeys(labels))
-        enc = self.processor(images=self.image(image), text=[self.template.format(x) for x in labels],
+        image = self.image(image)
+        side = min(image.size)    # CLIP sees the central square (its processor centre-crops): crop it here so
+        left, top = (image.width - side) // 2, (image.height - side) // 2    # the map can be drawn on it
+        image = image.crop((left, top, left + side, top + side))
+        enc = self.processor(images=image, text=[self.template.format(x) for x in labels],
                              return_tensors="pt", padding=True, truncation=True)
         with torch.enable_grad():
             out = self.model(**enc, output_attentions=True)
@@ -330,14 +334,15 @@ class ClipZeroShot(HFBackend):
                 cam = (g[0] * a[0]).clamp(min=0).mean(0)
                 relevance = relevance + cam @ relevance
             patches = relevance[0, 1:].numpy()
-        side = int(round(patches.size ** 0.5))
+        grid = int(round(patches.size ** 0.5))
         order = probs.argsort(descending=True).tolist()
         return Prediction(
             task=self.task, model=self.name, output=labels[best],
             scores={labels[i]: float(probs[i].detach()) for i in order},
-            fusion_weights={}, attention={"image": normalized(patches).reshape(side, side)},
+            fusion_weights={}, attention={"image": normalized(patches).reshape(grid, grid)}, extras={"image": image},
             notes={"image": f"Gradient-weighted attention relevance (Chefer et al. 2021) of the image patches "
-                            f"for the label '{labels[best]}', through every vision layer.",
+                            f"for the label '{labels[best]}', through every vision layer (on the central "
+                            f"square CLIP sees).",
                    "scores": f"Softmax over the labels of CLIP's image-text similarity (prompt "
                              f"'{self.template.format('LABEL')}').",
                    "fusion": NO_FUSION})

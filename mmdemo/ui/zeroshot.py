@@ -18,7 +18,7 @@ def run_zeroshot(image, labels, model_name):
     except MMDemoError as e:
         raise gr.Error(str(e), print_exception=False)
     pred = predict(TASK, model_name, image=image, text=labels)
-    return (pred.output, pred.scores, overlay(image, pred.attention["image"]),
+    return (pred.output, pred.scores, overlay(pred.extras.get("image", image), pred.attention["image"]),
             note(pred, "image"), note(pred, "scores") + "<br>" + note(pred, "fusion"))
 
 
