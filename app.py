@@ -5,6 +5,7 @@ On a Hugging Face Space this file is the app_file and runs as is.
 """
 import argparse
 import os
+import threading
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -12,6 +13,18 @@ from mmdemo.data.inputs import MAX_FILE_BYTES  # noqa: E402
 from mmdemo.ui import build_demo  # noqa: E402
 
 demo = build_demo()
+CONCURRENCY = 2          # model calls running at once (2 CPU cores); the rest wait in Gradio's queue
+QUEUE_SIZE = 256         # waiting requests beyond this are refused ("queue full") instead of piling up
+
+
+def warm_up():
+    """Build every task's default model in the background while the server starts (cold start)."""
+    from mmdemo import registry
+    for task in registry.list_tasks():
+        try:
+            registry.load(task)
+        except Exception as e:   # a model that cannot load reports it on its first request
+            print(f"warm-up: {task} did not load: {e}")
 
 
 def main(argv=None):
@@ -22,7 +35,8 @@ def main(argv=None):
     ap.add_argument("--share", action="store_true",
                     help="also ask for a public gradio.live link (off by default; needs internet)")
     args = ap.parse_args(argv)
-    demo.queue(default_concurrency_limit=2, max_size=64)
+    threading.Thread(target=warm_up, daemon=True).start()
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, ssr_mode=False,
                 max_file_size=MAX_FILE_BYTES, footer_links=["api"], show_error=True)
 
