@@ -100,3 +100,18 @@ def running_app(args=(), env: dict | None = None, timeout: float = 120):
         yield app
     finally:
         stop_app(app)
+
+
+def endpoint_args(params: list[dict], inputs: dict) -> list:
+    """Positional arguments for a gradio_client call, from the endpoint's own parameter list
+    (`client.view_api(return_format="dict")["named_endpoints"][name]["parameters"]`): image, text
+    and audio parameters are filled from `inputs` by component type (files via handle_file), the
+    rest (model dropdowns ...) keep their defaults. One mechanism for every endpoint."""
+    from gradio_client import handle_file
+
+    def file(path):
+        return handle_file(str(path)) if path else None
+    by_component = {"Image": lambda: file(inputs.get("image")), "Textbox": lambda: inputs.get("text"),
+                    "Audio": lambda: file(inputs.get("audio"))}
+    return [by_component[p["component"]]() if p["component"] in by_component else p["parameter_default"]
+            for p in params]

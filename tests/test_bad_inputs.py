@@ -4,11 +4,11 @@ good request is answered and the server is still up."""
 import re
 
 import pytest
-from gradio_client import handle_file
 
 import mmdemo
 from mmdemo import MMDemoError
 from mmdemo.data.inputs import load_audio, load_image, load_text
+from mmdemo.serve import endpoint_args
 
 from badinputs import AUDIO_CASES, CASES, IMAGE_CASES, TASKS, TEXT_CASES, good_inputs
 
@@ -68,17 +68,6 @@ def test_python_api(task, case, tmp_path):
 @pytest.fixture(scope="module")
 def endpoints(client):
     return client.view_api(return_format="dict", print_info=False)["named_endpoints"]
-
-
-def endpoint_args(params: list[dict], inputs: dict) -> list:
-    """The endpoint's parameters filled from the inputs by component type (so one mechanism
-    serves every endpoint); parameters of other kinds (model dropdowns ...) keep their default."""
-    def file(path):
-        return handle_file(path) if path else None
-    by_component = {"Image": lambda: file(inputs["image"]), "Textbox": lambda: inputs["text"],
-                    "Audio": lambda: file(inputs["audio"])}
-    return [by_component[p["component"]]() if p["component"] in by_component else p["parameter_default"]
-            for p in params]
 
 
 @pytest.mark.parametrize("task, case", PAIRS)
