@@ -50,6 +50,11 @@ class App:
                 return int(line.split()[1]) / 1024
         return float("nan")
 
+    def cpu_s(self) -> float:
+        """CPU time (user + system) the server process has used so far, in seconds (Linux /proc)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
 
 def wait_until_up(app: App, timeout: float = 120) -> None:
     """Wait until the app answers an HTTP request on its port (or fail with its output)."""

@@ -107,3 +107,20 @@ def test_fake_microphone_recording_reaches_the_app(page):
     page.get_by_role("button", name="Classify").first.click()
     page.get_by_label("Class", exact=False).first.wait_for(timeout=60_000)
     page.screenshot(path=str(ARTIFACTS / "browser-classify.png"), full_page=True)
+
+
+def test_sketchpad_drawing_is_classified(page):
+    sketch = page.locator(".block", has=page.get_by_text("Sketch", exact=False)).locator("canvas")
+    if sketch.count() == 0:
+        pytest.skip("no sketchpad in this build (it comes with the classify task)")
+    box = sketch.first.bounding_box()
+    x, y, w, h = box["x"], box["y"], box["width"], box["height"]
+    page.mouse.move(x + 0.5 * w, y + 0.2 * h)                     # a "1": one vertical stroke
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(x + 0.5 * w, y + (0.2 + 0.06 * i) * h)
+    page.mouse.up()
+    page.get_by_text("Classif").first.click()
+    page.get_by_role("button", name="Classify").first.click()
+    page.get_by_label("Class", exact=False).first.wait_for(timeout=60_000)
+    page.screenshot(path=str(ARTIFACTS / "browser-sketchpad.png"), full_page=True)

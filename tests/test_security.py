@@ -90,3 +90,19 @@ def test_uploads_are_deleted_after_the_request(tmp_path):
             time.sleep(0.5)
         assert not files() - examples, f"still on the server after 30 s: {files() - examples}"
         assert files() == examples                 # the example images stay
+
+
+@pytest.mark.parametrize("path", ["/etc/passwd", str(ROOT / "app.py")])
+def test_a_server_path_in_a_request_is_not_read(app_url, path):
+    """A hand-made request naming a server file instead of uploading one: Gradio refuses it before
+    any of our code sees the path (the image input hands paths straight to load_image)."""
+    import json
+    body = json.dumps({"data": [{"path": path, "meta": {"_type": "gradio.FileData"}}, "what is it?",
+                                "easyvqa-gated"]}).encode()
+    call = urllib.request.Request(app_url + "gradio_api/call/vqa", body, {"Content-Type": "application/json"})
+    with urllib.request.urlopen(call, timeout=10) as r:
+        event_id = json.loads(r.read())["event_id"]
+    with urllib.request.urlopen(app_url + f"gradio_api/call/vqa/{event_id}", timeout=60) as r:
+        stream = r.read().decode()
+    assert "event: error" in stream and "not uploaded by a user" in stream and "event: complete" not in stream
+    assert "root:" not in stream and "not an image" not in stream, stream   # refused before load_image
