@@ -10,7 +10,7 @@ import gradio as gr
 
 from .. import registry
 from ..data.inputs import MAX_AUDIO_SECONDS, MAX_FILE_BYTES, MAX_TEXT_CHARS
-from . import vqa
+from . import atomic_cache, vqa
 
 # uploads and drawn outputs are deleted from Gradio's cache once this old (and when the server stops)
 CACHE_SECONDS = int(os.environ.get("MMDEMO_CACHE_SECONDS", 300))
@@ -51,6 +51,7 @@ def echo(image, text):
 
 
 def build_demo() -> gr.Blocks:
+    atomic_cache.install()   # concurrent requests never download a half-written picture
     tasks = registry.list_tasks()
     with gr.Blocks(title="mmdemo — multimodal models that explain themselves",
                    delete_cache=(CACHE_SECONDS, CACHE_SECONDS)) as demo:
