@@ -4,6 +4,7 @@ Serves the Gradio Blocks UI over the built-in offline models (and any other regi
 On a Hugging Face Space this file is the app_file and runs as is.
 """
 import argparse
+import ctypes
 import os
 import threading
 
@@ -27,6 +28,16 @@ def warm_up():
             print(f"warm-up: {task} did not load: {e}")
 
 
+def limit_malloc_arenas(arenas: int = 2):
+    """glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps freed
+    memory in every one; with Gradio's worker threads the server's RSS crept up under load
+    (benchmarks/load.py). Linux/glibc only; elsewhere a no-op."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)   # -8 = M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description="mmdemo: multimodal models that explain themselves")
     ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
@@ -35,7 +46,8 @@ def main(argv=None):
     ap.add_argument("--share", action="store_true",
                     help="also ask for a public gradio.live link (off by default; needs internet)")
     args = ap.parse_args(argv)
-    threading.Thread(target=warm_up, daemon=True).start()
+    limit_malloc_arenas()
+    threading.Thread(target=warm_up, daemon=True).start()   # the model is built while the server starts
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, ssr_mode=False,
                 max_file_size=MAX_FILE_BYTES, footer_links=["api"], show_error=True)

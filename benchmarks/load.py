@@ -52,6 +52,7 @@ def run_load(url: str, clients: int, requests: int, timeout: float, request_time
     probe = Client(url, verbose=False)
     api = probe.view_api(return_format="dict", print_info=False)["named_endpoints"]
     endpoints = [e for e in ENDPOINTS if e in api]
+    load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     rss_start = rss() if rss else None
     latencies, errors, lock = [], [], threading.Lock()
 
@@ -106,6 +107,8 @@ def run_load(url: str, clients: int, requests: int, timeout: float, request_time
         "rss_before_mb": None if rss_before is None else round(rss_before, 1),  # after the warm-up round
         "rss_after_mb": None if rss_after is None else round(rss_after, 1),
     }
+    result["load_average_before"] = load_before                 # 1/5/15 min: the machine may be shared
+    result["load_average_after"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
     result["p95_over_p50"] = round(result["p95_ms"] / result["p50_ms"], 2) if lat else None
     result["rss_growth_mb"] = None if rss is None else round(rss_after - rss_before, 1)
     result["targets_met"] = {
