@@ -18,7 +18,7 @@ $(VENV)/.test-installed: requirements.txt requirements-test.txt | $(BIN)/python
 	$(BIN)/pip install -q -r requirements-test.txt
 	touch $@ $(VENV)/.app-installed
 
-.PHONY: app test bench
+.PHONY: app test bench load
 app: $(VENV)/.app-installed          ## set up, then serve the app on http://127.0.0.1:7860
 	$(BIN)/python app.py $(ARGS)
 
@@ -27,6 +27,10 @@ test: $(VENV)/.test-installed        ## set up, then run every test
 
 bench: $(VENV)/.app-installed        ## latency of each built-in model on this machine
 	$(BIN)/python benchmarks/latency.py
+	$(BIN)/python benchmarks/bench.py
+
+load: $(VENV)/.app-installed         ## bounded load test: 16 clients x 200 requests on loopback
+	$(BIN)/python benchmarks/load.py --json docs/load.json
 
 .PHONY: bench-backends
 bench-backends: $(VENV)/.app-installed   ## latency of each pretrained backend's architecture (random weights) -> docs/backends.md

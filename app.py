@@ -4,8 +4,10 @@ Serves the Gradio Blocks UI over the built-in offline models (and any other regi
 On a Hugging Face Space this file is the app_file and runs as is.
 """
 import argparse
+import ctypes
 import os
 import sys
+import threading
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -15,6 +17,31 @@ from mmdemo.ui import build_demo  # noqa: E402
 
 register_flag_backends(sys.argv[1:])   # --backend flags, before the UI lists the models
 demo = build_demo()
+CONCURRENCY = 2          # model calls running at once (2 CPU cores); the rest wait in Gradio's queue
+QUEUE_SIZE = 256         # waiting requests beyond this are refused ("queue full") instead of piling up
+
+
+def warm_up():
+    """Build each task's first usable model in the background while the server starts (cold start);
+    backends that are not downloaded are skipped (the model selector marks them)."""
+    from mmdemo import registry
+    for task in registry.list_tasks():
+        usable = [n for n in registry.list_models(task) if registry.availability(task, n)[0]]
+        try:
+            if usable:
+                registry.load(task, usable[0])
+        except Exception as e:   # a model that cannot load reports it on its first request
+            print(f"warm-up: {task}/{usable[0]} did not load: {e}")
+
+
+def limit_malloc_arenas(arenas: int = 2):
+    """glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps freed
+    memory in every one; with Gradio's worker threads the server's RSS crept up under load
+    (benchmarks/load.py). Linux/glibc only; elsewhere a no-op."""
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)   # -8 = M_ARENA_MAX
+    except (OSError, AttributeError):
+        pass
 
 
 def main(argv=None):
@@ -28,7 +55,9 @@ def main(argv=None):
                     help="add a pretrained Hugging Face model (hub id or local folder) to a task's models "
                          "(tasks: caption, vqa, zeroshot, audio, transcribe); repeatable")
     args = ap.parse_args(argv)
-    demo.queue(default_concurrency_limit=2, max_size=64)
+    limit_malloc_arenas()
+    threading.Thread(target=warm_up, daemon=True).start()   # the model is built while the server starts
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, ssr_mode=False,
                 max_file_size=MAX_FILE_BYTES, footer_links=["api"], show_error=True)
 

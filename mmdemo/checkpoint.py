@@ -41,7 +41,11 @@ def load_weights(folder, module: torch.nn.Module) -> torch.nn.Module:
     path = Path(folder) / "model.safetensors"
     if not path.is_file():
         raise MMDemoError(f"No weights at {path}.")
-    state = load_file(str(path))
+    try:   # safetensors only: a pickle (torch.save) or any other file is refused, never unpickled
+        state = load_file(str(path))
+    except Exception as e:
+        raise MMDemoError(f"{path} is not a readable safetensors file ({type(e).__name__}); "
+                          "only safetensors checkpoints are loaded.") from None
     expected = module.state_dict()
     problems = [f"missing {k}" for k in expected if k not in state]
     problems += [f"unexpected {k}" for k in state if k not in expected]

@@ -6,36 +6,18 @@ Starts app.py on a free port, uploads an example image, asks a question, waits f
 and the explanations, and saves a full-page screenshot.
 """
 import argparse
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from mmdemo import serve  # noqa: E402
+
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for_port(port: int, proc, timeout: float = 120):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            raise SystemExit("app.py exited early")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
-            time.sleep(0.5)
-    raise SystemExit("app.py did not start")
 
 
 def main():
@@ -44,26 +26,19 @@ def main():
     ap.add_argument("--image", default=str(ROOT / "examples" / "vqa" / "0.png"))
     ap.add_argument("--question", default="what color is the shape?")
     args = ap.parse_args()
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT)
-    try:
-        wait_for_port(port, proc)
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.goto(f"http://127.0.0.1:{port}/", wait_until="networkidle")
-            page.locator("input[type=file]").first.set_input_files(args.image)
-            page.get_by_label("Question").fill(args.question)
-            page.get_by_role("button", name="Ask").click()
-            page.get_by_text("Gate:", exact=False).first.wait_for(timeout=60_000)
-            page.wait_for_timeout(1500)
-            args.out.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(args.out), full_page=True)
-            browser.close()
-        print(f"wrote {args.out}")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    with serve.running_app() as app, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        page.goto(app.url, wait_until="networkidle")
+        page.locator("input[type=file]").first.set_input_files(args.image)
+        page.get_by_label("Question").fill(args.question)
+        page.get_by_role("button", name="Ask").click()
+        page.get_by_text("Gate:", exact=False).first.wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(args.out), full_page=True)
+        browser.close()
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":

@@ -1,8 +1,5 @@
 import os
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -26,34 +23,21 @@ def example_image() -> Path:
     return ROOT / "examples" / "vqa" / "0.png"    # easy-VQA test image 0: a red triangle
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+@pytest.fixture(scope="session")
+def live_app():
+    """app.py in a subprocess on a free port (mmdemo.serve), shared by every end-to-end test of the session."""
+    from mmdemo import serve
+    try:
+        app = serve.start_app()
+    except RuntimeError as e:
+        pytest.fail(str(e))
+    yield app
+    serve.stop_app(app)
 
 
 @pytest.fixture(scope="session")
-def app_url():
-    """app.py in a subprocess on a free port, shared by every end-to-end test of the session."""
-    port = free_port()
-    env = dict(os.environ, GRADIO_ANALYTICS_ENABLED="False", HF_HUB_OFFLINE="1")
-    proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if proc.poll() is not None:
-            pytest.fail("app.py exited:\n" + proc.stdout.read())
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.5)
-    else:
-        proc.kill()
-        pytest.fail("app.py did not start within 120 s")
-    yield f"http://127.0.0.1:{port}/"
-    proc.terminate()
-    proc.wait(timeout=20)
+def app_url(live_app):
+    return live_app.url
 
 
 @pytest.fixture(scope="session")

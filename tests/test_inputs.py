@@ -108,3 +108,20 @@ def test_audio_decoding(tmp_path):
                          ((8000, np.array([0.1, np.nan])), "NaN"), ((10, np.zeros(5)), "not supported")]:
         with pytest.raises(MMDemoError, match=message):
             load_audio(bad)
+
+
+def test_audio_limits_trim_with_a_notice_and_refuse_too_short(tmp_path):
+    import soundfile as sf
+    from mmdemo.data.inputs import MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS
+    notes = {}
+    rate, x = load_audio((8000, np.zeros(8000 * 45, np.float32)), notes=notes)     # as Gradio's numpy type gives it
+    assert x.size == int(MAX_AUDIO_SECONDS * 8000) and "45.0 s" in notes["audio"]
+    sf.write(tmp_path / "long.wav", np.zeros(8000 * 45, np.int16), 8000)          # a file: read only up to 30 s
+    notes = {}
+    assert load_audio(tmp_path / "long.wav", notes=notes)[1].size == int(MAX_AUDIO_SECONDS * 8000)
+    assert "only its first 30 s" in notes["audio"]
+    notes = {}
+    load_audio((8000, np.zeros(8000)), notes=notes)
+    assert notes == {}                                                             # no notice when nothing was cut
+    with pytest.raises(MMDemoError, match="at least"):
+        load_audio((8000, np.zeros(int(8000 * MIN_AUDIO_SECONDS) - 1)))

@@ -20,6 +20,7 @@ MAX_IMAGE_PIXELS = 40_000_000      # 40 MP: larger images are refused before dec
 MAX_FILE_BYTES = 50 * 2**20        # 50 MiB per uploaded file
 MAX_TEXT_CHARS = 1_000             # questions longer than this are refused
 MAX_AUDIO_SECONDS = 30.0           # longer recordings are trimmed to this (see load_audio)
+MIN_AUDIO_SECONDS = 0.1            # shorter clips are refused
 
 Image.MAX_IMAGE_PIXELS = MAX_IMAGE_PIXELS   # PIL's own decompression-bomb guard
 
@@ -120,21 +121,26 @@ def load_text(text, what: str = "question") -> str:
     return text
 
 
-def load_audio(audio, target_rate: int | None = None) -> tuple[int, np.ndarray]:
+def load_audio(audio, target_rate: int | None = None, notes: dict | None = None) -> tuple[int, np.ndarray]:
     """(sample_rate, array) as Gradio gives it, or a file path -> (rate, mono float32 in -1..1).
 
-    Longer than MAX_AUDIO_SECONDS: trimmed to that length. Resampled when target_rate is given.
+    Longer than MAX_AUDIO_SECONDS: only the start is kept (a file is not even decoded past it) and,
+    when a `notes` dict is given, notes["audio"] says so for the UI. Shorter than
+    MIN_AUDIO_SECONDS: refused. Resampled when target_rate is given.
     """
     import soundfile as sf
 
     if audio is None:
         raise MMDemoError("No audio given: record or upload a clip first.")
+    total = None   # the clip's full length in samples, when known before trimming
     if isinstance(audio, (str, os.PathLike)):
         path = _check_file(audio)
         try:
-            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+            with sf.SoundFile(str(path)) as f:
+                rate, total = f.samplerate, f.frames
+                data = f.read(frames=int(MAX_AUDIO_SECONDS * f.samplerate) + 1, dtype="float32", always_2d=True)
         except Exception as e:   # libsndfile says what it could not read
-            raise MMDemoError(f"Cannot read the audio file {path.name}: {e}") from None
+            raise MMDemoError(f"Cannot read the audio file {path.name} (WAV, FLAC, OGG, MP3 ...): {e}") from None
     elif isinstance(audio, (tuple, list)) and len(audio) == 2:
         rate, data = audio
         data = np.asarray(data)
@@ -157,7 +163,14 @@ def load_audio(audio, target_rate: int | None = None) -> tuple[int, np.ndarray]:
         raise MMDemoError("The audio clip is empty.")
     if not np.isfinite(data).all():
         raise MMDemoError("The audio contains NaN or infinite samples.")
-    data = data[: int(MAX_AUDIO_SECONDS * rate)]
+    if data.size < MIN_AUDIO_SECONDS * rate:
+        raise MMDemoError(f"The audio clip is {data.size / rate:.3f} s long; at least {MIN_AUDIO_SECONDS} s is needed.")
+    total = max(total or 0, data.size)
+    if total > MAX_AUDIO_SECONDS * rate:
+        data = data[: int(MAX_AUDIO_SECONDS * rate)]
+        if notes is not None:
+            notes["audio"] = (f"The recording is {total / rate:.1f} s long; only its first "
+                              f"{MAX_AUDIO_SECONDS:.0f} s were used.")
     peak = np.abs(data).max()
     if peak > 1.0:
         data = data / peak

@@ -3,13 +3,18 @@ left, one tab per task on the right (a panel module per task in this folder), ea
 a Prediction (answer, scores, attention, fusion weights, and how they were made)."""
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import gradio as gr
 
 from .. import registry
 from ..data.inputs import MAX_AUDIO_SECONDS, MAX_FILE_BYTES, MAX_TEXT_CHARS
-from . import vqa
 from . import audio, zeroshot
+from . import atomic_cache, vqa
 
+# uploads and drawn outputs are deleted from Gradio's cache once this old (and when the server stops)
+CACHE_SECONDS = int(os.environ.get("MMDEMO_CACHE_SECONDS", 300))
 PANELS = [vqa]   # each panel module has TASK, TITLE and build(inputs); shown when its task has models
 PANELS += [zeroshot, audio]   # tasks of the pretrained backends (mmdemo/models/hf.py)
 
@@ -21,17 +26,37 @@ weights). Every map and weight is a tensor the model itself computed for this re
 
 def shared_inputs() -> dict:
     """The inputs every task reads from (each task uses the ones it needs)."""
-    image = gr.Image(label="Image", type="pil", sources=["upload", "webcam", "clipboard"], height=280)
+    image = gr.Image(label="Image", type="filepath", sources=["upload", "webcam", "clipboard"], height=280)
+    image.preprocess = file_path_of(image.preprocess)   # decoded and checked by load_image, not by Gradio
     text = gr.Textbox(label="Question", placeholder="what color is the shape?", max_length=MAX_TEXT_CHARS, lines=1)
-    audio = gr.Audio(label="Voice (microphone or upload)", sources=["microphone", "upload"], type="numpy")
+    audio = gr.Audio(label="Voice (microphone or upload)", sources=["microphone", "upload"], type="filepath")
     gr.Markdown(f"<small>Limits: files up to {MAX_FILE_BYTES // 2**20} MiB, text up to "
                 f"{MAX_TEXT_CHARS} characters, audio up to {MAX_AUDIO_SECONDS:.0f} s.</small>")
     return {"image": image, "text": text, "audio": audio}
 
 
+def file_path_of(gradio_preprocess):
+    """Hand an uploaded file's path (already checked by Gradio to be in its cache) straight to the
+    model code. Gradio's own Image preprocess opens the file with PIL first, so a broken upload
+    would fail there with PIL's message instead of load_image's clear one."""
+    def preprocess(payload):
+        if payload is not None and payload.path:
+            return str(payload.path)
+        return gradio_preprocess(payload)   # base64 data and None: Gradio's own handling
+    return preprocess
+
+
+def echo(image, text):
+    """Hidden /echo endpoint: the same inputs as /vqa, no model. The benchmarks' baseline for
+    Gradio's own overhead (upload, queue, pre/postprocessing)."""
+    return f"{Path(image).name if image else ''}|{text or ''}"
+
+
 def build_demo() -> gr.Blocks:
+    atomic_cache.install()   # concurrent requests never download a half-written picture
     tasks = registry.list_tasks()
-    with gr.Blocks(title="mmdemo — multimodal models that explain themselves") as demo:
+    with gr.Blocks(title="mmdemo — multimodal models that explain themselves",
+                   delete_cache=(CACHE_SECONDS, CACHE_SECONDS)) as demo:
         gr.Markdown(INTRO)
         with gr.Row():
             with gr.Column(scale=1):
@@ -41,4 +66,6 @@ def build_demo() -> gr.Blocks:
                     if panel.TASK in tasks:
                         with gr.Tab(panel.TITLE):
                             panel.build(inputs)
+        echo_button, echo_out = gr.Button(visible=False), gr.Textbox(visible=False)
+        echo_button.click(echo, [inputs["image"], inputs["text"]], echo_out, api_name="echo")
     return demo
