@@ -63,11 +63,11 @@ def test_augment_keeps_rate_range_and_is_seeded():
     for seed in range(20):
         out = speech.augment(clip, np.random.default_rng(seed))
         assert out.dtype == np.float32 and out.ndim == 1 and np.isfinite(out).all()
-        assert np.abs(out).max() <= 1.0 and 0.8 * len(clip) < len(out) <= 3 * RATE
-        # still 16 kHz: the tone's peak moves at most by the ±15 % speed change (plus one FFT bin)
+        assert np.abs(out).max() <= 1.0 and 0.75 * len(clip) < len(out) <= 3 * RATE
+        # still 16 kHz: the tone's peak moves at most by the ±20 % speed change (plus one FFT bin)
         spectrum = np.abs(np.fft.rfft(out))
         peak = np.fft.rfftfreq(len(out), 1 / RATE)[spectrum.argmax()]
-        assert 440 * 0.84 < peak < 440 * 1.16, (seed, peak)
+        assert 440 / 1.26 < peak < 440 / 0.74, (seed, peak)
     same = [speech.augment(clip, np.random.default_rng(3)) for _ in range(2)]
     assert np.array_equal(*same)
     assert not np.array_equal(same[0], speech.augment(clip, np.random.default_rng(4)))

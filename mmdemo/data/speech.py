@@ -147,15 +147,19 @@ def _synthesise(engine: str, voice: str, args: list[str], word: str) -> np.ndarr
     return wave / max(float(np.abs(wave).max()), 1e-6) * 0.7
 
 
-def synthetic_clips(verbose: bool = True) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
-    """Every installed voice saying every digit word, trimmed, 16 kHz: (waves, labels, voice names).
+def synthetic_clips(every: int = 1, verbose: bool = True) -> tuple[list[np.ndarray], np.ndarray, list[str]]:
+    """Every installed voice (every `every`-th one) saying every digit word, trimmed, 16 kHz:
+    (waves, labels, voice names).
     Made once and cached in .cache/speech/synth_v{SYNTH_VERSION}.npz; engines that are not
-    installed are skipped (and the cache records which were used)."""
+    installed are skipped (delete the cache to redo it after installing them)."""
     path = CACHE_DIR / f"synth_v{SYNTH_VERSION}.npz"
     if path.is_file():
         z = np.load(path)
-        waves = np.split(z["samples"], z["offsets"][1:-1])
-        return waves, z["labels"], list(z["voices"])
+        waves, labels, voices = np.split(z["samples"], z["offsets"][1:-1]), z["labels"], list(z["voices"])
+        names = list(dict.fromkeys(voices))                     # voices in synthesis order
+        keep = set(names[::every])
+        rows = [i for i, v in enumerate(voices) if v in keep]
+        return [waves[i] for i in rows], labels[rows], [voices[i] for i in rows]
     import time
     t0 = time.perf_counter()
     engines = {"espeak-ng": "espeak-ng", "flite": "flite", "festival": "text2wave"}
@@ -172,20 +176,23 @@ def synthetic_clips(verbose: bool = True) -> tuple[list[np.ndarray], np.ndarray,
             waves.append(wave), labels.append(digit), voices.append(f"{engine}:{voice}:{' '.join(args)}")
         if verbose and n % 50 == 0:
             print(f"synthesising: voice {n + 1}/{len(voice_set)} ({time.perf_counter() - t0:.0f} s)", flush=True)
-    if waves:
+    if waves:   # written once; later calls (and `every`) read it back
         CACHE_DIR.mkdir(parents=True, exist_ok=True)
         offsets = np.cumsum([0] + [len(w) for w in waves])
-        np.savez(path, samples=np.concatenate(waves).astype(np.float32), offsets=offsets,
+        partial = path.with_name(f"{path.stem}.{os.getpid()}.npz")   # then renamed: readers never see half a file
+        np.savez(partial, samples=np.concatenate(waves).astype(np.float32), offsets=offsets,
                  labels=np.array(labels, dtype=np.int64), voices=np.array(voices))
+        os.replace(partial, path)
     if verbose:
         print(f"synthesised {len(waves)} clips from {len(voice_set)} voices in {time.perf_counter() - t0:.0f} s -> {path}")
-    return waves, np.array(labels, dtype=np.int64), voices
+    return synthetic_clips(every, verbose) if waves else ([], np.zeros(0, np.int64), [])
 
 
-def digit_clips(split: str, seed: int = 0, speakers=None, synthetic: bool = True) -> tuple[list[np.ndarray], np.ndarray]:
+def digit_clips(split: str, seed: int = 0, speakers=None, synthetic: bool = True,
+                synthetic_every: int = 2) -> tuple[list[np.ndarray], np.ndarray]:
     """The audio training mixture ("train": FSDD train split of `speakers` (default all five) +
-    every synthetic voice) or the clean FSDD official test split ("test"). Not augmented: call
-    augment() on each clip per epoch. `seed` shuffles the order."""
+    every `synthetic_every`-th synthetic voice) or the clean FSDD official test split ("test").
+    Not augmented: call augment() on each clip per epoch. `seed` shuffles the order."""
     if split == "test":
         waves, labels, _ = fsdd_clips(speakers, "test")
         return waves, labels
@@ -193,25 +200,25 @@ def digit_clips(split: str, seed: int = 0, speakers=None, synthetic: bool = True
         raise ValueError(f"split must be 'train' or 'test', not {split!r}")
     waves, labels, _ = fsdd_clips(speakers, "train")
     if synthetic:
-        s_waves, s_labels, _ = synthetic_clips()
+        s_waves, s_labels, _ = synthetic_clips(synthetic_every)
         waves, labels = waves + list(s_waves), np.concatenate([labels, s_labels])
     order = np.random.default_rng(seed).permutation(len(waves))
     return [waves[i] for i in order], labels[order]
 
 
 # ---------------------------------------------------------------------------------- augmentation
-def augment(wave: np.ndarray, rng: np.random.Generator, max_seconds: float = 3.0) -> np.ndarray:
+def augment(wave: np.ndarray, rng: np.random.Generator, max_seconds: float = 3.0, max_silence: float = 0.35) -> np.ndarray:
     """One random 'microphone' view of a clean 16 kHz clip: speed/pitch/vocal-tract change, a mic's
     tilt, leading/trailing silence, level change, noise, a trip through another sample rate.
     Returns float32 at 16 kHz, finite, in -1..1, at most max_seconds long."""
     wave = np.asarray(wave, dtype=np.float32)
-    if rng.random() < 0.7:   # speed + pitch + formants together (resample, play at 16 kHz): ±15 %
-        wave = resample(wave, SAMPLE_RATE, SAMPLE_RATE + 400 * int(rng.integers(-6, 7)))
+    if rng.random() < 0.8:   # speed + pitch + formants together (resample, play at 16 kHz): ±20 %
+        wave = resample(wave, SAMPLE_RATE, SAMPLE_RATE + 400 * int(rng.integers(-8, 9)))
     if rng.random() < 0.5:   # first-order tilt: a bright or dull microphone
         a = rng.uniform(-0.5, 0.9)
         wave = np.concatenate([wave[:1], wave[1:] - a * wave[:-1]])
     if rng.random() < 0.8:   # a live recording starts before and ends after the word
-        lead, tail = (int(rng.uniform(0, 0.6) * SAMPLE_RATE) for _ in range(2))
+        lead, tail = (int(rng.uniform(0, max_silence) * SAMPLE_RATE) for _ in range(2))
         wave = np.concatenate([np.zeros(lead, np.float32), wave, np.zeros(tail, np.float32)])
     wave = wave * np.float32(10 ** (rng.uniform(-25, 5) / 20) / max(float(np.abs(wave).max()), 1e-6))
     if rng.random() < 0.7:   # white or low-frequency (brown-ish) noise at 0-40 dB SNR

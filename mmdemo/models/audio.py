@@ -217,31 +217,37 @@ def accuracy(net: AudioDigitNet, waves, labels) -> float:
 
 
 # ------------------------------------------------------------------------------ measurement CLIs
-def loso(epochs: int, seed: int = 0, speakers=None, synthetic: bool = True) -> dict:
+def loso(epochs: int, seed: int = 0, speakers=None, synthetic_every: int = 2, save_dir: Path | None = None) -> dict:
     """Leave one FSDD speaker out: train on the other four (all 50 takes each) + synthetic voices,
     test on every clip of the held-out speaker. Also a noisy view of the held-out clips (augment())."""
     from ..data.speech import SPEAKERS, augment, digit_clips, fsdd_clips, synthetic_clips
-    per_speaker, noisy = {}, {}
+    per_speaker, noisy, confusion = {}, {}, {}
     t0 = time.perf_counter()
     for held_out in speakers or SPEAKERS:
         train_speakers = [s for s in SPEAKERS if s != held_out]
         waves, labels, _ = fsdd_clips(train_speakers)
-        if synthetic:
-            s_waves, s_labels, _ = synthetic_clips()
+        if synthetic_every:
+            s_waves, s_labels, _ = synthetic_clips(synthetic_every)
             waves, labels = waves + list(s_waves), np.concatenate([labels, s_labels])
         test_waves, test_labels, _ = fsdd_clips([held_out])
         print(f"== held out {held_out}: train {len(waves)} clips, test {len(test_waves)}", flush=True)
         net = train_digit_net(waves, labels, epochs=epochs, seed=seed)
-        per_speaker[held_out] = accuracy(net, test_waves, test_labels)
+        probs = predict_probs(net, test_waves)
+        per_speaker[held_out] = float((probs.argmax(1) == test_labels).mean())
+        confusion[held_out] = np.bincount(test_labels * 10 + probs.argmax(1), minlength=100).reshape(10, 10).tolist()
+        if save_dir:
+            from .. import checkpoint
+            checkpoint.save(Path(save_dir) / held_out, net, {"task": "audio-digits", "arch": {"dim": 128, "widths": [32, 64, 96]},
+                                                            "held_out": held_out}, f"LOSO net, {held_out} held out\n")
         rng = np.random.default_rng(1)
         noisy[held_out] = accuracy(net, [augment(w, rng) for w in test_waves], test_labels)
         print(f"   {held_out}: clean {per_speaker[held_out]:.3f}, augmented {noisy[held_out]:.3f}", flush=True)
     worst = min(per_speaker, key=per_speaker.get)
-    return {"task": "audio-digits-loso", "epochs": epochs, "seed": seed, "synthetic": synthetic,
+    return {"task": "audio-digits-loso", "epochs": epochs, "seed": seed, "synthetic_every": synthetic_every,
             "per_speaker": per_speaker, "mean": float(np.mean(list(per_speaker.values()))),
             "worst": {"speaker": worst, "accuracy": per_speaker[worst]},
             "augmented_per_speaker": noisy, "augmented_mean": float(np.mean(list(noisy.values()))),
-            "minutes": (time.perf_counter() - t0) / 60}
+            "confusion": confusion, "minutes": (time.perf_counter() - t0) / 60}
 
 
 def train_and_save(out: Path, epochs: int, seed: int = 0) -> dict:
@@ -279,13 +285,14 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--speakers", help="comma-separated held-out speakers (loso; default all five)")
-    parser.add_argument("--no-synthetic", action="store_true")
+    parser.add_argument("--synthetic-every", type=int, default=2, help="use every N-th synthetic voice (0: none)")
+    parser.add_argument("--save", type=Path, help="loso: save each held-out net here")
     parser.add_argument("--out", type=Path, help="JSON result (loso) or checkpoint folder (train)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.command == "loso":
         result = loso(args.epochs, args.seed, args.speakers.split(",") if args.speakers else None,
-                      synthetic=not args.no_synthetic)
+                      args.synthetic_every, args.save)
         out = args.out or Path("artifacts/audio_loso.json")
     else:
         result = train_and_save(args.out or CHECKPOINT, args.epochs, args.seed)
