@@ -159,10 +159,10 @@ def length_batches(lengths: np.ndarray, batch: int, rng: np.random.Generator) ->
 
 
 def train_digit_net(waves, labels, epochs: int = 8, seed: int = 0, threads: int | None = None, batch: int = 32,
-                    lr: float = 3e-3, dim: int = 128, widths=(32, 64, 96), verbose: bool = True,
-                    evaluate_on=None) -> AudioDigitNet:
-    """Train AudioDigitNet on clean 16 kHz clips, with a fresh augment() view of every clip each
-    epoch and SpecAugment. evaluate_on=(waves, labels) prints accuracy after each epoch."""
+                    lr: float = 3e-3, dim: int = 128, widths=(32, 64, 96), n_classes: int = 10,
+                    verbose: bool = True, evaluate_on=None) -> AudioDigitNet:
+    """Train AudioDigitNet on clean 16 kHz clips (labels 0..n_classes-1), with a fresh augment() view
+    of every clip each epoch and SpecAugment. evaluate_on=(waves, labels) prints accuracy after each epoch."""
     from ..data.speech import augment
     if threads:
         torch.set_num_threads(threads)
@@ -170,7 +170,7 @@ def train_digit_net(waves, labels, epochs: int = 8, seed: int = 0, threads: int 
     rng = np.random.default_rng(seed)
     gen = torch.Generator().manual_seed(seed)
     labels = torch.as_tensor(np.asarray(labels), dtype=torch.long)
-    net = AudioDigitNet(dim, widths=widths)
+    net = AudioDigitNet(dim, n_classes, widths)
     steps = epochs * int(np.ceil(len(waves) / batch))
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-2)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=steps, pct_start=0.15)
