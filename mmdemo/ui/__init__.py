@@ -8,8 +8,9 @@ import gradio as gr
 from .. import registry
 from ..data.inputs import MAX_AUDIO_SECONDS, MAX_FILE_BYTES, MAX_TEXT_CHARS
 from . import vqa
+from . import classify
 
-PANELS = [vqa]   # each panel module has TASK, TITLE and build(inputs); shown when its task has models
+PANELS = [vqa, classify]   # each panel module has TASK, TITLE and build(inputs); shown when its task has models
 
 INTRO = """# mmdemo — multimodal models that show their reasons
 Give an image, a text and a voice recording. Next to every answer you see **why**: where the model
@@ -20,7 +21,8 @@ weights). Every map and weight is a tensor the model itself computed for this re
 def shared_inputs() -> dict:
     """The inputs every task reads from (each task uses the ones it needs)."""
     image = gr.Image(label="Image", type="pil", sources=["upload", "webcam", "clipboard"], height=280)
-    text = gr.Textbox(label="Question", placeholder="what color is the shape?", max_length=MAX_TEXT_CHARS, lines=1)
+    text = gr.Textbox(label="Text (the question for VQA; the digit for classification, e.g. \"seven\")",
+                      placeholder="what color is the shape?", max_length=MAX_TEXT_CHARS, lines=1)
     audio = gr.Audio(label="Voice (microphone or upload)", sources=["microphone", "upload"], type="numpy")
     gr.Markdown(f"<small>Limits: files up to {MAX_FILE_BYTES // 2**20} MiB, text up to "
                 f"{MAX_TEXT_CHARS} characters, audio up to {MAX_AUDIO_SECONDS:.0f} s.</small>")
