@@ -5,7 +5,8 @@
     pooled, frame_weights = AudioEncoder()(x, lengths)   # frame_weights: the pooling softmax per mel frame
     net = train_digit_net(waves, labels)          # AudioDigitNet = encoder + 10-way head
 
-    python -m mmdemo.models.audio loso [--epochs N] [--threads 1]     # leave-one-speaker-out on FSDD
+    python -m mmdemo.models.audio loso [--epochs N] [--threads 1] [--save DIR [--evaluate-only]]
+                                            # leave-one-speaker-out on FSDD -> checkpoints/audio-digits/loso.json
     python -m mmdemo.models.audio train [--epochs N] [--out checkpoints/audio-digits]
 
 Features stop at 4 kHz because FSDD is 8 kHz audio: a 16 kHz microphone clip, a synthetic
@@ -31,6 +32,7 @@ N_MELS = 40
 HOP = 160                 # 10 ms at 16 kHz
 N_FFT = 512
 CHECKPOINT = Path(__file__).resolve().parent.parent.parent / "checkpoints" / "audio-digits"
+ARCH = {"dim": 128, "widths": [32, 64, 96]}   # the built-in audio net
 TOP_DB = 80.0             # quieter than the loudest bin - 80 dB counts as silence
 _MEL = None
 
@@ -201,53 +203,77 @@ def train_digit_net(waves, labels, epochs: int = 8, seed: int = 0, threads: int 
     return net.eval()
 
 
+TTA_RATES = (14400, 15200, 16800, 17600)   # test-time: also hear the clip 10 % and 5 % slower/faster
+
+
 @torch.no_grad()
-def predict_probs(net: AudioDigitNet, waves, batch: int = 64) -> np.ndarray:
+def predict_probs(net: AudioDigitNet, waves, batch: int = 64, speed_tta: bool = False) -> np.ndarray:
+    """Class probabilities (N, C). speed_tta: average with the clip resampled to TTA_RATES and
+    played at 16 kHz (the training's speed/pitch perturbation, at test time; 5x the work)."""
+    from ..data.speech import resample
     net.eval()
-    mels = [log_mel(w) for w in waves]
-    out = []
-    for s in range(0, len(mels), batch):
-        x, lens = batch_mels(mels[s:s + batch])
-        out.append(net(x, lens)[0].softmax(-1).numpy())
-    return np.concatenate(out)
+    views = [waves] + ([[resample(w, SAMPLE_RATE, r) for w in waves] for r in TTA_RATES] if speed_tta else [])
+    total = 0
+    for view in views:
+        mels, out = [log_mel(w) for w in view], []
+        for s in range(0, len(mels), batch):
+            x, lens = batch_mels(mels[s:s + batch])
+            out.append(net(x, lens)[0].softmax(-1).numpy())
+        total = total + np.concatenate(out)
+    return total / len(views)
 
 
-def accuracy(net: AudioDigitNet, waves, labels) -> float:
-    return float((predict_probs(net, waves).argmax(1) == np.asarray(labels)).mean())
+def accuracy(net: AudioDigitNet, waves, labels, speed_tta: bool = False) -> float:
+    return float((predict_probs(net, waves, speed_tta=speed_tta).argmax(1) == np.asarray(labels)).mean())
 
 
 # ------------------------------------------------------------------------------ measurement CLIs
-def loso(epochs: int, seed: int = 0, speakers=None, synthetic_every: int = 2, save_dir: Path | None = None) -> dict:
+def held_out_scores(net: AudioDigitNet, speaker: str) -> dict:
+    """Every FSDD clip of one speaker: accuracy plain, with speed TTA, on a seeded augment() view
+    (noise, silence, level, ...), and the confusion matrix (rows = truth)."""
+    from ..data.speech import augment, fsdd_clips
+    waves, labels, _ = fsdd_clips([speaker])
+    pred = predict_probs(net, waves).argmax(1)
+    rng = np.random.default_rng(1)
+    return {"accuracy": float((pred == labels).mean()),
+            "speed_tta": accuracy(net, waves, labels, speed_tta=True),
+            "augmented": accuracy(net, [augment(w, rng) for w in waves], labels),
+            "confusion": np.bincount(labels * 10 + pred, minlength=100).reshape(10, 10).tolist()}
+
+
+def loso(epochs: int, seed: int = 0, speakers=None, synthetic_every: int = 2, save_dir: Path | None = None,
+         evaluate_only: bool = False) -> dict:
     """Leave one FSDD speaker out: train on the other four (all 50 takes each) + synthetic voices,
-    test on every clip of the held-out speaker. Also a noisy view of the held-out clips (augment())."""
-    from ..data.speech import SPEAKERS, augment, digit_clips, fsdd_clips, synthetic_clips
-    per_speaker, noisy, confusion = {}, {}, {}
+    test on every clip of the held-out speaker. save_dir keeps each net; evaluate_only re-measures
+    the nets saved there instead of training."""
+    from .. import checkpoint
+    from ..data.speech import SPEAKERS, fsdd_clips, synthetic_clips
+    scores = {}
     t0 = time.perf_counter()
     for held_out in speakers or SPEAKERS:
-        train_speakers = [s for s in SPEAKERS if s != held_out]
-        waves, labels, _ = fsdd_clips(train_speakers)
-        if synthetic_every:
-            s_waves, s_labels, _ = synthetic_clips(synthetic_every)
-            waves, labels = waves + list(s_waves), np.concatenate([labels, s_labels])
-        test_waves, test_labels, _ = fsdd_clips([held_out])
-        print(f"== held out {held_out}: train {len(waves)} clips, test {len(test_waves)}", flush=True)
-        net = train_digit_net(waves, labels, epochs=epochs, seed=seed)
-        probs = predict_probs(net, test_waves)
-        per_speaker[held_out] = float((probs.argmax(1) == test_labels).mean())
-        confusion[held_out] = np.bincount(test_labels * 10 + probs.argmax(1), minlength=100).reshape(10, 10).tolist()
-        if save_dir:
-            from .. import checkpoint
-            checkpoint.save(Path(save_dir) / held_out, net, {"task": "audio-digits", "arch": {"dim": 128, "widths": [32, 64, 96]},
-                                                            "held_out": held_out}, f"LOSO net, {held_out} held out\n")
-        rng = np.random.default_rng(1)
-        noisy[held_out] = accuracy(net, [augment(w, rng) for w in test_waves], test_labels)
-        print(f"   {held_out}: clean {per_speaker[held_out]:.3f}, augmented {noisy[held_out]:.3f}", flush=True)
-    worst = min(per_speaker, key=per_speaker.get)
+        if evaluate_only:
+            net = load_digit_net(Path(save_dir) / held_out)
+        else:
+            waves, labels, _ = fsdd_clips([s for s in SPEAKERS if s != held_out])
+            if synthetic_every:
+                s_waves, s_labels, _ = synthetic_clips(synthetic_every)
+                waves, labels = waves + list(s_waves), np.concatenate([labels, s_labels])
+            print(f"== held out {held_out}: train {len(waves)} clips", flush=True)
+            net = train_digit_net(waves, labels, epochs=epochs, seed=seed)
+            if save_dir:
+                checkpoint.save(Path(save_dir) / held_out, net, {"task": "audio-digits", "arch": ARCH,
+                                                                "held_out": held_out}, f"LOSO net, {held_out} held out\n")
+        scores[held_out] = held_out_scores(net, held_out)
+        print(f"   {held_out}: " + ", ".join(f"{k} {v:.3f}" for k, v in scores[held_out].items() if k != "confusion"), flush=True)
+    summary = {}
+    for key in ("accuracy", "speed_tta", "augmented"):
+        per = {s: r[key] for s, r in scores.items()}
+        worst = min(per, key=per.get)
+        summary[key] = {"mean": float(np.mean(list(per.values()))), "worst": {"speaker": worst, "accuracy": per[worst]},
+                        "per_speaker": per}
     return {"task": "audio-digits-loso", "epochs": epochs, "seed": seed, "synthetic_every": synthetic_every,
-            "per_speaker": per_speaker, "mean": float(np.mean(list(per_speaker.values()))),
-            "worst": {"speaker": worst, "accuracy": per_speaker[worst]},
-            "augmented_per_speaker": noisy, "augmented_mean": float(np.mean(list(noisy.values()))),
-            "confusion": confusion, "minutes": (time.perf_counter() - t0) / 60}
+            "mean": summary["accuracy"]["mean"], "worst": summary["accuracy"]["worst"], **summary,
+            "confusion": {s: r["confusion"] for s, r in scores.items()}, "minutes": (time.perf_counter() - t0) / 60}
 
 
 def train_and_save(out: Path, epochs: int, seed: int = 0) -> dict:
@@ -261,9 +287,10 @@ def train_and_save(out: Path, epochs: int, seed: int = 0) -> dict:
     minutes = (time.perf_counter() - t0) / 60
     rng = np.random.default_rng(1)
     metrics = {"fsdd_test_accuracy": accuracy(net, test_waves, test_labels),
+               "fsdd_test_speed_tta_accuracy": accuracy(net, test_waves, test_labels, speed_tta=True),
                "fsdd_test_augmented_accuracy": accuracy(net, [augment(w, rng) for w in test_waves], test_labels),
                "train_minutes": minutes, "train_clips": len(waves), "epochs": epochs, "seed": seed}
-    config = {"task": "audio-digits", "arch": {"dim": 128, "widths": [32, 64, 96]}, "n_mels": N_MELS,
+    config = {"task": "audio-digits", "arch": ARCH, "n_mels": N_MELS,
               "sample_rate": SAMPLE_RATE, "metrics": metrics}
     card = ("# audio-digits: spoken digit classifier (log-mel -> CNN -> attention pooling)\n\n"
             f"Trained on FSDD (Zohar Jackson et al., CC BY-SA 4.0) train split (all 5 speakers) + synthetic "
@@ -287,13 +314,14 @@ def main(argv=None):
     parser.add_argument("--speakers", help="comma-separated held-out speakers (loso; default all five)")
     parser.add_argument("--synthetic-every", type=int, default=2, help="use every N-th synthetic voice (0: none)")
     parser.add_argument("--save", type=Path, help="loso: save each held-out net here")
+    parser.add_argument("--evaluate-only", action="store_true", help="loso: re-measure the nets saved in --save")
     parser.add_argument("--out", type=Path, help="JSON result (loso) or checkpoint folder (train)")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     if args.command == "loso":
         result = loso(args.epochs, args.seed, args.speakers.split(",") if args.speakers else None,
-                      args.synthetic_every, args.save)
-        out = args.out or Path("artifacts/audio_loso.json")
+                      args.synthetic_every, args.save, args.evaluate_only)
+        out = args.out or CHECKPOINT / "loso.json"
     else:
         result = train_and_save(args.out or CHECKPOINT, args.epochs, args.seed)
         out = Path("artifacts/audio_train.json")
