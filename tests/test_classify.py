@@ -182,15 +182,17 @@ def make_dataset(folder: Path, n_per_class: int = 16) -> Path:
 
 
 def test_manifest_training_end_to_end(tmp_path):
-    from mmdemo.models.classify import TriModalClassifier, register_folder
+    from mmdemo.models.classify import TriModalClassifier, discover, register_folder
     from mmdemo.models.classify_fit import train_manifest
     manifest = make_dataset(tmp_path)
     out = tmp_path / "mydata"
     metrics = train_manifest(manifest, out, epochs=8)
     assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
     assert metrics["n_val"] > 0 and metrics["validation_accuracy"]["gated"] >= 0.85
-    names = register_folder(out)
-    assert names == ["mydata-gated", "mydata-early", "mydata-late", "mydata-xattn"]
+    discover(tmp_path)                       # what the app does with checkpoints/ at start-up
+    assert {"mydata-gated", "mydata-early", "mydata-late", "mydata-xattn"} <= set(mmdemo.list_models("classify"))
+    with pytest.raises(MMDemoError, match="not a classifier"):
+        register_folder(ROOT / "checkpoints" / "vqa")
     m = mmdemo.load("classify", "mydata-gated")
     assert isinstance(m, TriModalClassifier) and m.classes == ["cat", "dog"]
     pred = m.predict(text="a dog number 3", image=str(tmp_path / "dog3.png"), audio=str(tmp_path / "dog3.wav"))
@@ -226,6 +228,12 @@ def test_bad_manifest_cli_message(tmp_path):
     r = subprocess.run([sys.executable, "-m", "mmdemo.train", "classify", "--manifest", str(p), "--out",
                         str(tmp_path / "out")], cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert r.returncode != 0 and "line 2" in r.stderr and "gone.png" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_app_refuses_a_folder_that_is_not_a_classifier(tmp_path):
+    r = subprocess.run([sys.executable, "app.py", "--classifier", str(tmp_path)], cwd=ROOT, capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and "config.json is missing" in r.stderr
 
 
 # ---- end to end through the app

@@ -8,9 +8,12 @@ never seen in training) and an FSDD official-test clip of y (seed 3). Corrupted 
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import torch
 
+from .. import checkpoint
 from ..data import digits
 from .classify import VARIANTS, encode_all
 
@@ -25,6 +28,9 @@ def _acc(logits: torch.Tensor, y: torch.Tensor) -> float:
 def evaluate_classify(model, limit: int | None = None, all_variants: bool = False) -> dict:
     from ..data import speech
     from ..data.mnist import load_mnist
+    if model.classes != [str(d) for d in range(10)] or list(model.modalities) != ["image", "text", "audio"]:
+        from ..errors import MMDemoError
+        raise MMDemoError(f"{model.name} is not a digits model; its validation accuracy is in its model card.")
     net = model.net.eval()
     images, y_img = load_mnist("test")
     n_img = len(images) if limit is None else min(limit, len(images))
@@ -81,8 +87,10 @@ def evaluate_classify(model, limit: int | None = None, all_variants: bool = Fals
             **{f"corrupted without {m} >= best remaining unimodal":
                r[f"corrupted_without_{m}"] >= max(v for x, v in unimodal_corrupt.items() if x != m) for m in mods}}
         results[f"digits-{kind}" if model.name.startswith("digits-") else f"{model.name.rsplit('-', 1)[0]}-{kind}"] = r
+    loso = checkpoint.CHECKPOINTS / "audio-digits" / "loso.json"   # speaker-disjoint audio (models/audio.py loso)
     return {"task": "classify", "model": model.name,
             "unimodal": {"clean": unimodal_clean, "corrupted": unimodal_corrupt},
+            "audio_leave_one_speaker_out": json.loads(loso.read_text()) if loso.is_file() else None,
             "n": {"image": n_img, "text": len(texts), "audio": len(waves), "triples": n},
             "targets": {"image-only >= 0.993": unimodal_clean["image"] >= 0.993},
             "variants": results, "protocol": digits.PROTOCOL}

@@ -38,7 +38,7 @@ def random_damage(x: torch.Tensor, gen: torch.Generator, p: float = 0.3) -> torc
     """A fraction p of the batch gets pixel noise (sigma up to 0.5) and a black box of 6-16 px, so the
     image encoder degrades gracefully on noisy or partly hidden digits instead of collapsing."""
     x = x.clone()
-    hit = torch.flatnonzero(torch.rand(len(x), generator=gen) < p).tolist()
+    hit = torch.nonzero(torch.rand(len(x), generator=gen) < p).flatten().tolist()
     for i in hit:
         sigma = float(torch.rand(1, generator=gen)) * 0.5
         x[i] = (x[i] + sigma * torch.randn(x[i].shape, generator=gen)).clamp(0, 1)
@@ -90,12 +90,7 @@ def fit_audio(net: TriModalNet, waves, labels, epochs: int | None, seed: int = 0
     from . import audio
     kwargs = {"epochs": epochs} if epochs else {}
     n_classes = net.heads["audio"].out_features
-    try:
-        trained = audio.train_digit_net(waves, labels, seed=seed, n_classes=n_classes, **kwargs)
-    except TypeError:   # older train_digit_net without n_classes: 10 digit classes
-        if n_classes > 10:
-            raise
-        trained = audio.train_digit_net(waves, labels, seed=seed, **kwargs)
+    trained = audio.train_digit_net(waves, labels, seed=seed, n_classes=n_classes, **kwargs)
     net.encoders["audio"].load_state_dict(trained.encoder.state_dict())
     linear = [m for m in trained.head.modules() if isinstance(m, nn.Linear)][-1]
     net.heads["audio"].weight.data[:] = linear.weight.data[:n_classes]
