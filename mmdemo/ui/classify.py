@@ -70,8 +70,9 @@ def build(inputs: dict) -> None:
     """The panel and its /classify endpoint. inputs: the shared "image", "text", "audio" components."""
     image, text, audio = inputs["image"], inputs["text"], inputs["audio"]
     names = registry.list_models(TASK)
-    gr.Markdown("Draw a digit (or use the uploaded image), type it (\"seven\", \"7\", \"sieben\" ...) and/or say it: "
-                "any subset works. A drawing is used instead of the upload; clear it to use the upload.")
+    gr.Markdown("Draw a digit (pick the brush left of the canvas; or use the uploaded image), type it (\"seven\", "
+                "\"7\", \"sieben\" ...) and/or say it: any subset works. A drawing is used instead of the upload; "
+                "clear it to use the upload.")
     with gr.Row():
         sketch = gr.Sketchpad(label="Draw a digit", type="pil", canvas_size=(280, 280), height=300,
                               brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=14))
