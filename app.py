@@ -1,4 +1,4 @@
-"""mmdemo web app: `python app.py [--host 0.0.0.0] [--port 7860] [--share] [--backend TASK=HUB_ID_OR_FOLDER]`.
+"""mmdemo web app: `python app.py [--host 0.0.0.0] [--port 7860] [--share] [--backend TASK=HUB_ID_OR_FOLDER] [--classifier FOLDER]`.
 
 Serves the Gradio Blocks UI over the built-in offline models (and any other registered ones).
 On a Hugging Face Space this file is the app_file and runs as is.
@@ -54,7 +54,18 @@ def main(argv=None):
     ap.add_argument("--backend", action="append", default=[], metavar="TASK=HUB_ID_OR_FOLDER",
                     help="add a pretrained Hugging Face model (hub id or local folder) to a task's models "
                          "(tasks: caption, vqa, zeroshot, audio, transcribe); repeatable")
+    ap.add_argument("--classifier", default=None,
+                    help="serve this classifier checkpoint folder (from `python -m mmdemo.train classify --manifest ...`)")
     args = ap.parse_args(argv)
+    global demo
+    if args.classifier:
+        from mmdemo.errors import MMDemoError
+        from mmdemo.models.classify import register_folder
+        try:
+            register_folder(args.classifier, default=True)
+        except MMDemoError as e:
+            ap.error(str(e))
+        demo = build_demo()
     limit_malloc_arenas()
     threading.Thread(target=warm_up, daemon=True).start()   # the model is built while the server starts
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)

@@ -31,14 +31,21 @@ QUESTIONS = ["what color is the shape?", "what is the shape?", "is there a circl
 TARGETS = {"errors": 0, "p95_over_p50": 5.0, "rss_growth_mb": 50.0}
 
 
-def request_inputs(i: int, folder: Path) -> dict:
-    """The i-th request's inputs: example images and questions in turn, a short tone for audio."""
-    images = sorted((ROOT / "examples" / "vqa").glob("*.png"))
+DIGIT_TEXTS = ["seven", "null", "the number 1"]   # for /classify, with its drawn-digit examples
+
+
+def request_inputs(i: int, folder: Path, endpoint: str = "/vqa") -> dict:
+    """The i-th request's inputs: example images and questions in turn (drawn digits and digit words
+    for /classify), a short tone for audio."""
+    if endpoint == "/classify":
+        images, texts = sorted((ROOT / "examples" / "classify").glob("*.png")), DIGIT_TEXTS
+    else:
+        images, texts = sorted((ROOT / "examples" / "vqa").glob("*.png")), QUESTIONS
     audio = folder / "tone.wav"
     if not audio.exists():
         import soundfile as sf
         sf.write(str(audio), 0.3 * np.sin(np.arange(8000) * 2 * np.pi * 440 / 8000), 8000)
-    return {"image": str(images[i % len(images)]), "text": QUESTIONS[i % len(QUESTIONS)], "audio": str(audio)}
+    return {"image": str(images[i % len(images)]), "text": texts[i % len(texts)], "audio": str(audio)}
 
 
 def percentile(sorted_values, q):
@@ -62,7 +69,7 @@ def run_load(url: str, clients: int, requests: int, timeout: float, request_time
             if time.perf_counter() > deadline:
                 return
             e = endpoints[(c + i) % len(endpoints)]
-            args = serve.endpoint_args(api[e]["parameters"], request_inputs(c * n + i, folder))
+            args = serve.endpoint_args(api[e]["parameters"], request_inputs(c * n + i, folder, e))
             t = time.perf_counter()
             try:
                 out = client.submit(*args, api_name=e).result(timeout=request_timeout)

@@ -59,7 +59,12 @@ def evaluate_vqa(model, limit: int | None = None) -> dict:
     }
 
 
-EVALUATORS = {"vqa": evaluate_vqa}
+def evaluate_classify(model, limit: int | None = None, all_variants: bool = False) -> dict:
+    from .models.classify_eval import evaluate_classify as run
+    return run(model, limit, all_variants)
+
+
+EVALUATORS = {"vqa": evaluate_vqa, "classify": evaluate_classify}
 
 
 def main(argv=None):
@@ -68,14 +73,19 @@ def main(argv=None):
     ap.add_argument("--model", default=None, help="registered model name (default: the task's default)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N test items")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
+    ap.add_argument("--all", action="store_true", help="classify: every fusion variant, plus the comparison table")
     args = ap.parse_args(argv)
     import mmdemo
-    metrics = EVALUATORS[args.task](mmdemo.load(args.task, args.model), args.limit)
+    extra = {"all_variants": True} if args.all else {}
+    metrics = EVALUATORS[args.task](mmdemo.load(args.task, args.model), args.limit, **extra)
     if args.json:
         print(json.dumps(metrics))
         return
     for k, v in metrics.items():
         print(f"{k:>18}: {v}")
+    if args.task == "classify":
+        from .models.classify_eval import comparison_table
+        print(comparison_table(metrics))
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from . import checkpoint
+from .errors import MMDemoError
 
 
 def train_vqa(out: Path, epochs: int | None = None, seed: int = 0, images_per_step: int = 16, lr: float = 3e-3,
@@ -158,7 +159,15 @@ python -m mmdemo.evaluate vqa --json
 """
 
 
-TRAINERS = {"vqa": train_vqa}
+def train_classify(out: Path, epochs: int | None = None, seed: int = 0, manifest: Path | None = None) -> dict:
+    """Built-in digits (MNIST + text + FSDD speech), or your own data from a JSON Lines manifest."""
+    from .models import classify_fit
+    if manifest is not None:
+        return classify_fit.train_manifest(manifest, out, epochs, seed)
+    return classify_fit.train_digits(out, epochs, seed)
+
+
+TRAINERS = {"vqa": train_vqa, "classify": train_classify}
 
 
 def main(argv=None):
@@ -168,11 +177,21 @@ def main(argv=None):
     ap.add_argument("--epochs", type=int, default=None, help="default: the task's own")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's choice)")
+    ap.add_argument("--manifest", type=Path, default=None,
+                    help="classify: a JSON Lines manifest of your own data (image/text/audio + label per line)")
     args = ap.parse_args(argv)
+    if args.manifest and args.task != "classify":
+        ap.error("--manifest is for the classify task")
+    if args.manifest and args.out is None:
+        ap.error("--manifest needs --out (e.g. checkpoints/mydata)")
     if args.threads:
         torch.set_num_threads(args.threads)
     out = args.out or checkpoint.CHECKPOINTS / args.task
-    TRAINERS[args.task](out, epochs=args.epochs, seed=args.seed)
+    extra = {"manifest": args.manifest} if args.manifest else {}
+    try:
+        TRAINERS[args.task](out, epochs=args.epochs, seed=args.seed, **extra)
+    except MMDemoError as e:   # e.g. a bad manifest: say what and where, no traceback
+        sys.exit(f"error: {e}")
 
 
 if __name__ == "__main__":

@@ -49,8 +49,11 @@ class Case:
     notice: str | None = None       # regex one of the answer's notes must match
     missing: tuple[str, ...] = ()   # modalities left out (expectation depends on the task)
     modalities: tuple[str, ...] = field(default=())   # the inputs this case replaces
+    per_task: dict = field(default_factory=dict)      # task name -> expectation where it differs from `error`
 
     def expected_error(self, task: Task) -> str | None:
+        if task.name in self.per_task:
+            return self.per_task[task.name]
         if not self.missing:
             return self.error
         gone = set(self.missing) & set(task.uses)
@@ -109,8 +112,9 @@ def _truncated(fmt: str, path: Path) -> Path:
     return path
 
 
-def _image(name: str, make: Callable[[Path], Path], error=None) -> Case:
-    return Case(f"image-{name}", lambda d: {"image": str(make(d))}, error=error, modalities=("image",))
+def _image(name: str, make: Callable[[Path], Path], error=None, **per_task) -> Case:
+    return Case(f"image-{name}", lambda d: {"image": str(make(d))}, error=error, modalities=("image",),
+                per_task=per_task)
 
 
 IMAGE_CASES = [
@@ -123,7 +127,8 @@ IMAGE_CASES = [
            "not an image"),
     _image("svg", lambda d: (d / "x.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>') and d / "x.svg",
            "not an image"),
-    _image("1x1", lambda d: _save(Image.new("RGB", (1, 1), "red"), d / "1x1.png")),
+    _image("1x1", lambda d: _save(Image.new("RGB", (1, 1), "red"), d / "1x1.png"),
+           classify="looks blank"),   # one flat colour: no digit to read
     _image("20000x20000-bomb", lambda d: _png_header_only(d / "bomb.png", 20000, 20000), "limit"),
     _image("16-bit-grey", lambda d: _save(Image.fromarray(
         (np.asarray(_shape_image().convert("L"), np.uint16) * 257)), d / "16.png")),
@@ -139,13 +144,13 @@ IMAGE_CASES = [
 
 
 # ---------------------------------------------------------------- texts
-def _text(name: str, text: str, error=None) -> Case:
-    return Case(f"text-{name}", lambda d: {"text": text}, error=error, modalities=("text",))
+def _text(name: str, text: str, error=None, **per_task) -> Case:
+    return Case(f"text-{name}", lambda d: {"text": text}, error=error, modalities=("text",), per_task=per_task)
 
 
 TEXT_CASES = [
-    _text("empty", "", "empty"),
-    _text("whitespace", " \t\n  \u00a0 ", "empty"),
+    _text("empty", "", "empty", classify=None),          # classify: empty text = no text; answered from
+    _text("whitespace", " \t\n  \u00a0 ", "empty", classify=None),   # the image and the audio
     _text("100000-chars", "what color is the shape? " * 4000, "limit"),
     _text("1000-chars-at-limit", ("what color is the shape? " * 40)[:1000]),
     _text("emoji", "what color is the shape? 🔺🙂👍🏽"),

@@ -11,11 +11,11 @@ import gradio as gr
 from .. import registry
 from ..data.inputs import MAX_AUDIO_SECONDS, MAX_FILE_BYTES, MAX_TEXT_CHARS
 from . import audio, zeroshot
-from . import atomic_cache, vqa
+from . import atomic_cache, classify, vqa
 
 # uploads and drawn outputs are deleted from Gradio's cache once this old (and when the server stops)
 CACHE_SECONDS = int(os.environ.get("MMDEMO_CACHE_SECONDS", 300))
-PANELS = [vqa]   # each panel module has TASK, TITLE and build(inputs); shown when its task has models
+PANELS = [vqa, classify]   # each panel module has TASK, TITLE and build(inputs); shown when its task has models
 PANELS += [zeroshot, audio]   # tasks of the pretrained backends (mmdemo/models/hf.py)
 
 INTRO = """# mmdemo — multimodal models that show their reasons
@@ -28,7 +28,8 @@ def shared_inputs() -> dict:
     """The inputs every task reads from (each task uses the ones it needs)."""
     image = gr.Image(label="Image", type="filepath", sources=["upload", "webcam", "clipboard"], height=280)
     image.preprocess = file_path_of(image.preprocess)   # decoded and checked by load_image, not by Gradio
-    text = gr.Textbox(label="Question", placeholder="what color is the shape?", max_length=MAX_TEXT_CHARS, lines=1)
+    text = gr.Textbox(label="Text (the question for VQA; the digit for classification, e.g. \"seven\")",
+                      placeholder="what color is the shape?", max_length=MAX_TEXT_CHARS, lines=1)
     audio = gr.Audio(label="Voice (microphone or upload)", sources=["microphone", "upload"], type="filepath")
     gr.Markdown(f"<small>Limits: files up to {MAX_FILE_BYTES // 2**20} MiB, text up to "
                 f"{MAX_TEXT_CHARS} characters, audio up to {MAX_AUDIO_SECONDS:.0f} s.</small>")

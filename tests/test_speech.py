@@ -1,0 +1,146 @@
+"""Speech: FSDD loader, synthetic voices, augmentation, log-mel features, the audio encoder, the
+committed spoken-digit checkpoint."""
+import shutil
+
+import numpy as np
+import pytest
+import torch
+
+from mmdemo.data import speech
+from mmdemo.errors import MMDemoError
+from mmdemo.models import audio
+
+RATE = speech.SAMPLE_RATE
+
+
+def tone(freq=440.0, seconds=0.5, rate=RATE):
+    t = np.arange(int(seconds * rate)) / rate
+    return (0.5 * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def test_fsdd_official_split_and_speakers():
+    waves, labels, speakers = speech.fsdd_clips()
+    assert len(waves) == 2500 and sorted(set(speakers)) == sorted(speech.SPEAKERS)
+    train, train_labels, _ = speech.fsdd_clips(split="train")
+    test, test_labels, _ = speech.fsdd_clips(split="test")
+    assert len(train) == 2250 and len(test) == 250
+    assert np.bincount(test_labels).tolist() == [25] * 10
+    one, one_labels, who = speech.fsdd_clips(["nicolas"], "test")
+    assert len(one) == 50 and set(who) == {"nicolas"}
+    assert all(w.dtype == np.float32 and w.ndim == 1 and np.isfinite(w).all() for w in waves[:50])
+    # 8 kHz files come out at 16 kHz: twice the samples of the file
+    import soundfile as sf
+    info = sf.info(str(speech.FSDD_DIR / "recordings" / "0_jackson_0.wav"))
+    assert info.samplerate == 8000
+    assert len(speech.fsdd_clips(["jackson"], "test")[0][0]) == 2 * info.frames
+
+
+def test_fsdd_unknown_speaker_and_split_refused():
+    with pytest.raises(MMDemoError, match="no speaker"):
+        speech.fsdd_clips(["alice"])
+    with pytest.raises(ValueError):
+        speech.fsdd_clips(split="dev")
+
+
+def test_digit_clips_test_is_clean_fsdd_test_and_train_mixes_in_order():
+    waves, labels = speech.digit_clips("test")
+    ref, ref_labels, _ = speech.fsdd_clips(split="test")
+    assert len(waves) == 250 and (labels == ref_labels).all() and np.array_equal(waves[7], ref[7])
+    a, la = speech.digit_clips("train", seed=0, synthetic=False)
+    b, lb = speech.digit_clips("train", seed=0, synthetic=False)
+    assert len(a) == 2250 and (la == lb).all() and np.bincount(la).tolist() == [225] * 10
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng is not installed")
+def test_synthesised_digit_is_trimmed_16k_speech():
+    wave = speech._synthesise("espeak-ng", "en-us+m3", ["-s", "150"], "seven")
+    assert wave.dtype == np.float32 and 0.2 * RATE < len(wave) < 1.5 * RATE
+    assert np.isfinite(wave).all() and 0.5 < np.abs(wave).max() <= 0.7 + 1e-6
+
+
+def test_augment_keeps_rate_range_and_is_seeded():
+    clip = tone(440.0)
+    for seed in range(20):
+        out = speech.augment(clip, np.random.default_rng(seed))
+        assert out.dtype == np.float32 and out.ndim == 1 and np.isfinite(out).all()
+        assert np.abs(out).max() <= 1.0 and 0.75 * len(clip) < len(out) <= 3 * RATE
+        # still 16 kHz: the tone's peak moves at most by the ±20 % speed change (plus one FFT bin)
+        spectrum = np.abs(np.fft.rfft(out))
+        peak = np.fft.rfftfreq(len(out), 1 / RATE)[spectrum.argmax()]
+        assert 440 / 1.26 < peak < 440 / 0.74, (seed, peak)
+    same = [speech.augment(clip, np.random.default_rng(3)) for _ in range(2)]
+    assert np.array_equal(*same)
+    assert not np.array_equal(same[0], speech.augment(clip, np.random.default_rng(4)))
+
+
+def test_trim_drops_silence_around_the_word():
+    word = tone(300, 0.3)
+    padded = np.concatenate([np.zeros(RATE // 2, np.float32), word, np.zeros(RATE // 2, np.float32)])
+    trimmed = speech.trim(padded)
+    assert abs(len(trimmed) - len(word)) <= 2 * 320
+    assert len(speech.trim(np.zeros(RATE, np.float32))) == RATE   # all quiet: unchanged
+
+
+def test_log_mel_shape_and_normalisation():
+    mel = audio.log_mel(tone(500, 1.0))
+    assert mel.dtype == torch.float32 and mel.shape == (audio.N_MELS, RATE // audio.HOP + 1)
+    assert torch.allclose(mel.mean(1), torch.zeros(audio.N_MELS), atol=1e-4)
+    assert abs(float(mel.std()) - 1) < 1e-3
+    loud, quiet = audio.log_mel(tone(500, 1.0)), audio.log_mel(0.01 * tone(500, 1.0))
+    assert torch.allclose(loud, quiet, atol=1e-3)   # level does not matter after CMVN
+    assert audio.log_mel(np.zeros(1, np.float32)).shape[0] == audio.N_MELS   # one sample still has frames
+
+
+@pytest.mark.parametrize("bad, message", [(np.zeros(0, np.float32), "non-empty"),
+                                          (np.array([0.1, np.nan] * 300, np.float32), "NaN"),
+                                          (np.zeros((2, 100), np.float32), "mono")])
+def test_log_mel_refuses_bad_clips(bad, message):
+    with pytest.raises(MMDemoError, match=message):
+        audio.log_mel(bad)
+
+
+@pytest.mark.parametrize("rate", [8000, 44100, 96000])
+def test_odd_inputs_reach_16k_mono(rate):
+    stereo = (np.stack([tone(440, 0.5, rate), tone(440, 0.5, rate)], 1) * 32767).astype(np.int16)
+    out_rate, wave = speech.load((rate, stereo))
+    assert out_rate == RATE and wave.dtype == np.float32 and wave.ndim == 1
+    assert abs(len(wave) - RATE // 2) <= 2 and np.isfinite(wave).all()
+    assert audio.log_mel(wave).shape[0] == audio.N_MELS
+
+
+def test_odd_inputs_refused_or_handled():
+    for bad, message in [((RATE, np.zeros(0, np.int16)), "empty"), ((RATE, np.array([np.nan, 0.1])), "NaN"),
+                         (None, "No audio"), ((12, np.zeros(100)), "sample rate")]:
+        with pytest.raises(MMDemoError, match=message):
+            speech.load(bad)
+    with pytest.raises(MMDemoError, match="at least"):                # one sample: too short to hear a word
+        speech.load((8000, np.array([1000], np.int16)))
+
+
+def test_encoder_frame_weights_are_a_softmax_over_valid_frames():
+    torch.manual_seed(0)
+    enc = audio.AudioEncoder(dim=32, widths=(8, 16, 16)).eval()
+    mels = [audio.log_mel(tone(300 + 100 * i, s)) for i, s in enumerate([0.31, 0.5, 0.05, 1.2])]
+    x, lengths = audio.batch_mels(mels)
+    pooled, weights = enc(x, lengths)
+    assert pooled.shape == (4, 32) and weights.shape == x.shape[::2]
+    assert torch.allclose(weights.sum(1), torch.ones(4), atol=1e-5)
+    for i, n in enumerate(lengths.tolist()):
+        assert (weights[i, n:] == 0).all() and (weights[i, :n] > 0).all()
+    mask = torch.arange(x.shape[2]) < lengths[:, None]   # a mask works like lengths
+    assert torch.allclose(enc(x, mask)[1], weights)
+
+
+def test_digit_net_trains_alone():
+    waves, labels, _ = speech.fsdd_clips(["theo"], "test")
+    net = audio.train_digit_net(waves[:40], labels[:40], epochs=1, batch=8, dim=32, widths=(8, 16, 16),
+                                verbose=False)
+    probs = audio.predict_probs(net, waves[:5])
+    assert probs.shape == (5, 10) and np.allclose(probs.sum(1), 1, atol=1e-5)
+
+
+def test_committed_checkpoint_hears_fsdd_test_digits():
+    """Fixed slice: every other clip of the official FSDD test split (125 clips, all digits and speakers)."""
+    net = audio.load_digit_net(audio.CHECKPOINT)
+    waves, labels = speech.digit_clips("test")
+    assert audio.accuracy(net, waves[::2], labels[::2]) >= 0.95
