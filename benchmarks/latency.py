@@ -18,6 +18,7 @@ import torch  # noqa: E402
 import mmdemo  # noqa: E402
 
 CASES = {"vqa": dict(image=str(ROOT / "examples" / "vqa" / "0.png"), text="what color is the shape?")}
+CASES["caption"] = dict(image=str(ROOT / "examples" / "caption" / "scene-four-objects.png"))   # 22 words
 
 
 def measure(task: str, repeats: int) -> dict:

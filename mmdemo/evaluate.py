@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 
+from .evaluate_caption import evaluate_caption
+
 
 def accuracy_by(pred: list[str], gold: list[str], groups: list[str]) -> dict[str, float]:
     out = {}
@@ -60,6 +62,7 @@ def evaluate_vqa(model, limit: int | None = None) -> dict:
 
 
 EVALUATORS = {"vqa": evaluate_vqa}
+EVALUATORS["caption"] = evaluate_caption   # mmdemo/evaluate_caption.py
 
 
 def main(argv=None):

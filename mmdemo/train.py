@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from . import checkpoint
+from .train_caption import train_caption
 
 
 def train_vqa(out: Path, epochs: int | None = None, seed: int = 0, images_per_step: int = 16, lr: float = 3e-3,
@@ -159,6 +160,7 @@ python -m mmdemo.evaluate vqa --json
 
 
 TRAINERS = {"vqa": train_vqa}
+TRAINERS["caption"] = train_caption   # mmdemo/train_caption.py
 
 
 def main(argv=None):

@@ -8,8 +8,10 @@ import gradio as gr
 from .. import registry
 from ..data.inputs import MAX_AUDIO_SECONDS, MAX_FILE_BYTES, MAX_TEXT_CHARS
 from . import vqa
+from . import caption
 
 PANELS = [vqa]   # each panel module has TASK, TITLE and build(inputs); shown when its task has models
+PANELS += [caption]
 
 INTRO = """# mmdemo — multimodal models that show their reasons
 Give an image, a text and a voice recording. Next to every answer you see **why**: where the model
