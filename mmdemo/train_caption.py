@@ -35,7 +35,7 @@ def train_caption(out: Path, epochs: int | None = None, seed: int = 0, n_train: 
     print(f"caption: {n_train:,} training examples ready in {time.perf_counter() - t_start:.0f} s", flush=True)
 
     arch = {"vocab_size": len(VOCAB), "widths": [16, 32, 64], "dim": 256, "embed": 64, "attention_dim": 64,
-            "coords": True}
+            "coords": True, "previous_context": True}
     net = CaptionNet(**arch)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * (n_train // batch)

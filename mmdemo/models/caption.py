@@ -24,7 +24,8 @@ START, END = VOCAB.index("<start>"), VOCAB.index("<end>")
 
 class CaptionNet(nn.Module):
     def __init__(self, vocab_size: int = len(VOCAB), widths=(16, 32, 64), dim: int = 256, embed: int = 64,
-                 attention_dim: int = 128, grid: int = CANVAS // 8, coords: bool = False):
+                 attention_dim: int = 128, grid: int = CANVAS // 8, coords: bool = False,
+                 previous_context: bool = False):
         super().__init__()
         # coords: the CNN also sees two channels holding each pixel's x and y (CoordConv), so region
         # features know their exact position, which the relation words ("above", "left of") need
@@ -39,7 +40,10 @@ class CaptionNet(nn.Module):
         self.att_region, self.att_sentinel = nn.Linear(dim, attention_dim), nn.Linear(dim, attention_dim)
         self.att_hidden = nn.Linear(dim, attention_dim, bias=False)
         self.att_score = nn.Linear(attention_dim, 1, bias=False)
-        self.out = nn.Sequential(nn.Linear(dim, dim), nn.Tanh(), nn.Linear(dim, vocab_size))
+        # previous_context: the word output also reads the previous step's attended context (for a
+        # relation word: the object just named), so "above"/"below" compare two positions directly
+        self.previous_context = previous_context
+        self.out = nn.Sequential(nn.Linear(dim * (1 + previous_context), dim), nn.Tanh(), nn.Linear(dim, vocab_size))
         # training aid (multi-task): name each object's noun and colour from the mean region feature
         # of its box; it teaches the CNN digits and shapes fast. Captions never read it.
         self.object_head = nn.Linear(dim, len(NOUNS) + len(OBJECT_COLORS))
@@ -68,7 +72,7 @@ class CaptionNet(nn.Module):
         alpha = torch.cat([z_regions, z_sentinel], 1).softmax(-1)     # regions + sentinel, sums to 1
         beta = alpha[:, -1]
         context = torch.einsum("bn,bnd->bd", alpha[:, :-1], v) + beta.unsqueeze(1) * sentinel
-        logits = self.out(context + h)
+        logits = self.out(torch.cat([context + h, context_prev], -1) if self.previous_context else context + h)
         return logits, z_regions.softmax(-1), beta, (h, c, context)   # region map = alpha[:-1] / (1 - beta)
 
     def forward(self, images, tokens, object_cells=None):
@@ -163,6 +167,7 @@ class CaptionModel:
 
     def predict(self, image=None, text=None, audio=None, beam: int = 1) -> Prediction:
         x = to_tensor(self.prepare_image(image)[None])
+        beam = max(1, min(int(beam), 10))     # beam width 1 = greedy; wider than 10 buys nothing here
         if beam > 1:
             beams = self.net.beam(x, width=int(beam))
             logp, tokens, maps, betas = beams[0]
