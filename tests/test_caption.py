@@ -163,9 +163,9 @@ def test_same_caption_for_pil_array_and_path(model):
 def test_committed_checkpoint_quality_on_fixed_slice(model):
     m = evaluate_caption(model, limit=300)        # the first 300 of each test split
     assert m["test"]["n"] == 300
-    assert m["test"]["bleu4"] >= 0.78 and m["test"]["grounding"] >= 0.9
-    assert m["heldout"]["bleu4"] >= 0.75
-    assert m["easyvqa"]["bleu4"] >= 0.9 and m["mnist"]["exact_match"] >= 0.7
+    assert m["test"]["bleu4"] >= 0.92 and m["test"]["grounding"] >= 0.95     # measured on all: 0.965, 0.988
+    assert m["heldout"]["bleu4"] >= 0.9                                         # 0.952
+    assert m["easyvqa"]["bleu4"] >= 0.95 and m["mnist"]["exact_match"] >= 0.7  # 0.984, 0.805
 
 
 def test_model_card_reports_the_committed_metrics():

@@ -25,7 +25,7 @@ START, END = VOCAB.index("<start>"), VOCAB.index("<end>")
 class CaptionNet(nn.Module):
     def __init__(self, vocab_size: int = len(VOCAB), widths=(16, 32, 64), dim: int = 256, embed: int = 64,
                  attention_dim: int = 128, grid: int = CANVAS // 8, coords: bool = False,
-                 previous_context: bool = False):
+                 previous_context: bool = False, xy_embedding: bool = False, feed_image_context: bool = False):
         super().__init__()
         # coords: the CNN also sees two channels holding each pixel's x and y (CoordConv), so region
         # features know their exact position, which the relation words ("above", "left of") need
@@ -33,6 +33,11 @@ class CaptionNet(nn.Module):
         self.image = ConvGridEncoder(3 + 2 * coords, widths)       # 96x96 -> 12x12 regions
         self.region_proj = nn.Linear(widths[-1], dim)
         self.position = nn.Parameter(torch.randn(grid * grid, dim) * 0.02)   # where each region is
+        # xy_embedding: also a linear function of each region's centre (x, y), so an attended context
+        # holds its centroid linearly and two contexts can be compared ("above": y grows)
+        cy, cx = torch.meshgrid(torch.linspace(0, 1, grid), torch.linspace(0, 1, grid), indexing="ij")
+        self.register_buffer("centres", torch.stack([cx.flatten(), cy.flatten()], 1) - 0.5, persistent=False)
+        self.position_xy = nn.Linear(2, dim, bias=False) if xy_embedding else None
         self.embed = nn.Embedding(vocab_size, embed)
         self.init_h, self.init_c = nn.Linear(dim, dim), nn.Linear(dim, dim)
         self.lstm = nn.LSTMCell(embed + dim, dim)                  # input: previous word + previous context
@@ -43,6 +48,10 @@ class CaptionNet(nn.Module):
         # previous_context: the word output also reads the previous step's attended context (for a
         # relation word: the object just named), so "above"/"below" compare two positions directly
         self.previous_context = previous_context
+        # feed_image_context: the context fed forward (LSTM input, previous_context) is the pure image
+        # context (regions only, softmax renormalised), not the sentinel mix: where the last object was
+        # is kept even when beta is high
+        self.feed_image_context = feed_image_context
         self.out = nn.Sequential(nn.Linear(dim * (1 + previous_context), dim), nn.Tanh(), nn.Linear(dim, vocab_size))
         # training aid (multi-task): name each object's noun and colour from the mean region feature
         # of its box; it teaches the CNN digits and shapes fast. Captions never read it.
@@ -56,6 +65,8 @@ class CaptionNet(nn.Module):
             images = torch.cat([images, x.expand(b, 1, h, w), y.expand(b, 1, h, w)], 1)
         regions, _ = self.image(images)
         v = self.region_proj(regions) + self.position
+        if self.position_xy is not None:
+            v = v + self.position_xy(self.centres)
         mean = v.mean(1)
         state = (torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean)), torch.zeros_like(mean))
         return v, self.att_region(v), state
@@ -70,10 +81,13 @@ class CaptionNet(nn.Module):
         z_regions = self.att_score(torch.tanh(keys + q.unsqueeze(1))).squeeze(-1)
         z_sentinel = self.att_score(torch.tanh(self.att_sentinel(sentinel) + q))
         alpha = torch.cat([z_regions, z_sentinel], 1).softmax(-1)     # regions + sentinel, sums to 1
-        beta = alpha[:, -1]
-        context = torch.einsum("bn,bnd->bd", alpha[:, :-1], v) + beta.unsqueeze(1) * sentinel
+        beta = alpha[:, -1:]
+        region_map = z_regions.softmax(-1)                              # = alpha[:-1] / (1 - beta)
+        image_context = torch.einsum("bn,bnd->bd", region_map, v)
+        context = (1 - beta) * image_context + beta * sentinel
         logits = self.out(torch.cat([context + h, context_prev], -1) if self.previous_context else context + h)
-        return logits, z_regions.softmax(-1), beta, (h, c, context)   # region map = alpha[:-1] / (1 - beta)
+        fed = image_context if self.feed_image_context else context
+        return logits, region_map, beta[:, 0], (h, c, fed)
 
     def forward(self, images, tokens, object_cells=None):
         """Teacher forcing. tokens (B, T) = <start> words <end> <pad>.. -> logits (B, T-1, V),
