@@ -34,9 +34,7 @@ def train_caption(out: Path, epochs: int | None = None, seed: int = 0, n_train: 
     nouns, colors = torch.from_numpy(data["nouns"]), torch.from_numpy(data["colors"])
     print(f"caption: {n_train:,} training examples ready in {time.perf_counter() - t_start:.0f} s", flush=True)
 
-    arch = {"vocab_size": len(VOCAB), "widths": [16, 32, 64], "dim": 256, "embed": 64, "attention_dim": 64,
-            "coords": True, "previous_context": True, "xy_embedding": True,
-            "feed_image_context": True}
+    arch = {"vocab_size": len(VOCAB), "widths": [16, 32, 64], "dim": 256, "embed": 64, "attention_dim": 64}
     net = CaptionNet(**arch)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     steps = epochs * (n_train // batch)
@@ -105,25 +103,21 @@ def caption_card(config: dict) -> str:
                                      ("easyvqa", "easy-VQA test images (single)"),
                                      ("mnist", "MNIST test digits (single)")])
     pairs = ", ".join(" ".join(p) for p in config["heldout_pairs"])
-    arch = config["architecture"]
-    coords = (" (and the CNN sees x/y coordinate channels, CoordConv)" if arch.get("coords") else "") + \
-        (", plus a linear function of the region's centre (x, y)" if arch.get("xy_embedding") else "")
-    previous = (" and the context fed from the previous word, so a relation word compares the object just "
-                "named with the one it attends to") if arch.get("previous_context") else ""
-    fed = "the image regions' part, renormalised" if arch.get("feed_image_context") else "regions + sentinel"
     return f"""# scenes-adaptive-attention — built-in captioner of mmdemo
 
 Writes captions such as "a small red triangle left of a large blue seven" and, for every word, shows
 where it looked and how much it relied on the image versus what it had already said.
 
 - **Image**: a CNN (conv stem + 2 conv blocks + context conv, widths {config['architecture']['widths']}) turns the
-  96x96 image into a 12x12 grid of region features; a learned position embedding is added to each{coords}.
+  96x96 image plus two x/y coordinate channels (CoordConv) into a 12x12 grid of region features; each
+  region gets a learned position embedding plus a linear code of its centre (x, y).
 - **Decoder**: an LSTM (hidden {config['architecture']['dim']}) with adaptive attention (Show, Attend and Tell +
   the visual sentinel of Lu et al. 2017). At each word the LSTM state scores the 144 regions and a
-  sentinel vector (the language model's memory); one softmax over both. The attended context
-  ({fed}) is fed into the next step's LSTM input; the word output reads the mixed context + LSTM
-  state{previous}. Greedy decoding by default, beam
-  search on request (`predict(image, beam=3)`).
+  sentinel vector (the language model's memory); one softmax over both. The image part of the
+  attended context (regions only, renormalised) is fed into the next step's LSTM input; the word
+  output reads the mixed context + LSTM state and the previous word's image context, so a relation
+  word compares the object just named with the one it now attends to. Greedy decoding by default,
+  beam search on request (`predict(image, beam=3)`).
 - **Heatmap per word**: the decoder's own softmax over the regions for that word.
 - **Fusion weight per word**: beta, the sentinel's share of that softmax (language); image = 1 - beta.
 - **Attention training**: a weak loss (weight {t['attention_weight']}) asks the region softmax of each object word

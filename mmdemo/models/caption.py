@@ -24,57 +24,48 @@ START, END = VOCAB.index("<start>"), VOCAB.index("<end>")
 
 class CaptionNet(nn.Module):
     def __init__(self, vocab_size: int = len(VOCAB), widths=(16, 32, 64), dim: int = 256, embed: int = 64,
-                 attention_dim: int = 128, grid: int = CANVAS // 8, coords: bool = False,
-                 previous_context: bool = False, xy_embedding: bool = False, feed_image_context: bool = False):
+                 attention_dim: int = 64, grid: int = CANVAS // 8):
         super().__init__()
-        # coords: the CNN also sees two channels holding each pixel's x and y (CoordConv), so region
-        # features know their exact position, which the relation words ("above", "left of") need
-        self.coords = coords
-        self.image = ConvGridEncoder(3 + 2 * coords, widths)       # 96x96 -> 12x12 regions
+        # where things are, which the relation words ("above", "left of") need: the CNN also sees two
+        # channels holding each pixel's x and y (CoordConv), and each region gets a learned position
+        # embedding plus a linear code of its centre (x, y), so an attended context holds the
+        # attended object's centroid linearly and two contexts can be compared
+        self.image = ConvGridEncoder(3 + 2, widths)                # 96x96 (+ x, y) -> 12x12 regions
         self.region_proj = nn.Linear(widths[-1], dim)
-        self.position = nn.Parameter(torch.randn(grid * grid, dim) * 0.02)   # where each region is
-        # xy_embedding: also a linear function of each region's centre (x, y), so an attended context
-        # holds its centroid linearly and two contexts can be compared ("above": y grows)
+        self.position = nn.Parameter(torch.randn(grid * grid, dim) * 0.02)
         cy, cx = torch.meshgrid(torch.linspace(0, 1, grid), torch.linspace(0, 1, grid), indexing="ij")
         self.register_buffer("centres", torch.stack([cx.flatten(), cy.flatten()], 1) - 0.5, persistent=False)
-        self.position_xy = nn.Linear(2, dim, bias=False) if xy_embedding else None
+        self.position_xy = nn.Linear(2, dim, bias=False)
         self.embed = nn.Embedding(vocab_size, embed)
         self.init_h, self.init_c = nn.Linear(dim, dim), nn.Linear(dim, dim)
-        self.lstm = nn.LSTMCell(embed + dim, dim)                  # input: previous word + previous context
+        self.lstm = nn.LSTMCell(embed + dim, dim)                  # input: previous word + previous image context
         self.sentinel_x, self.sentinel_h = nn.Linear(embed + dim, dim), nn.Linear(dim, dim, bias=False)
         self.att_region, self.att_sentinel = nn.Linear(dim, attention_dim), nn.Linear(dim, attention_dim)
         self.att_hidden = nn.Linear(dim, attention_dim, bias=False)
         self.att_score = nn.Linear(attention_dim, 1, bias=False)
-        # previous_context: the word output also reads the previous step's attended context (for a
-        # relation word: the object just named), so "above"/"below" compare two positions directly
-        self.previous_context = previous_context
-        # feed_image_context: the context fed forward (LSTM input, previous_context) is the pure image
-        # context (regions only, softmax renormalised), not the sentinel mix: where the last object was
-        # is kept even when beta is high
-        self.feed_image_context = feed_image_context
-        self.out = nn.Sequential(nn.Linear(dim * (1 + previous_context), dim), nn.Tanh(), nn.Linear(dim, vocab_size))
+        # word output: (mixed context + LSTM state) and the previous step's image context (for a
+        # relation word: the object just named, while the attention is on the next one)
+        self.out = nn.Sequential(nn.Linear(2 * dim, dim), nn.Tanh(), nn.Linear(dim, vocab_size))
         # training aid (multi-task): name each object's noun and colour from the mean region feature
         # of its box; it teaches the CNN digits and shapes fast. Captions never read it.
         self.object_head = nn.Linear(dim, len(NOUNS) + len(OBJECT_COLORS))
 
     def encode(self, images):
         """images (B, 3, 96, 96) in 0..1 -> regions (B, 144, dim), their attention keys, decoder state."""
-        if self.coords:
-            b, _, h, w = images.shape
-            y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
-            images = torch.cat([images, x.expand(b, 1, h, w), y.expand(b, 1, h, w)], 1)
-        regions, _ = self.image(images)
-        v = self.region_proj(regions) + self.position
-        if self.position_xy is not None:
-            v = v + self.position_xy(self.centres)
+        b, _, h, w = images.shape
+        y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+        regions, _ = self.image(torch.cat([images, x.expand(b, 1, h, w), y.expand(b, 1, h, w)], 1))
+        v = self.region_proj(regions) + self.position + self.position_xy(self.centres)
         mean = v.mean(1)
         state = (torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean)), torch.zeros_like(mean))
         return v, self.att_region(v), state
 
     def step(self, v, keys, word, state):
-        """One word: previous word ids (B,) -> logits (B, vocab), region map (B, 144), beta (B,), state."""
-        h_prev, c_prev, context_prev = state
-        x = torch.cat([self.embed(word), context_prev], -1)
+        """One word: previous word ids (B,) -> logits (B, vocab), region map (B, 144), beta (B,), state.
+        The state carries the image context forward (regions only, renormalised: not mixed with the
+        sentinel), so where the last object was is kept even when beta is high."""
+        h_prev, c_prev, image_context_prev = state
+        x = torch.cat([self.embed(word), image_context_prev], -1)
         h, c = self.lstm(x, (h_prev, c_prev))
         sentinel = torch.sigmoid(self.sentinel_x(x) + self.sentinel_h(h_prev)) * torch.tanh(c)
         q = self.att_hidden(h)
@@ -84,10 +75,9 @@ class CaptionNet(nn.Module):
         beta = alpha[:, -1:]
         region_map = z_regions.softmax(-1)                              # = alpha[:-1] / (1 - beta)
         image_context = torch.einsum("bn,bnd->bd", region_map, v)
-        context = (1 - beta) * image_context + beta * sentinel
-        logits = self.out(torch.cat([context + h, context_prev], -1) if self.previous_context else context + h)
-        fed = image_context if self.feed_image_context else context
-        return logits, region_map, beta[:, 0], (h, c, fed)
+        context = (1 - beta) * image_context + beta * sentinel          # Lu et al.'s c-hat
+        logits = self.out(torch.cat([context + h, image_context_prev], -1))
+        return logits, region_map, beta[:, 0], (h, c, image_context)
 
     def forward(self, images, tokens, object_cells=None):
         """Teacher forcing. tokens (B, T) = <start> words <end> <pad>.. -> logits (B, T-1, V),
