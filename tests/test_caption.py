@@ -214,7 +214,8 @@ def test_caption_endpoint(client, model):
     out = client.predict(handle_file(SCENE), "scenes-adaptive-attention", 1, api_name="/caption")
     caption, scores, picker, heatmap, strip, per_word, fusion, words_note, fusion_note, scores_note = out[:10]
     assert caption == model.predict(image=SCENE).output
-    assert scores["label"] == caption
+    beams = scores["value"]["data"] if "value" in scores else scores["data"]
+    assert beams[0][0] == caption and 0 < beams[0][1] <= 1
     assert os.path.getsize(heatmap) > 0                                        # the first word's overlay
     assert len(strip) == len(caption.split())                                  # one small overlay per word
     rows = per_word["value"]["data"] if "value" in per_word else per_word["data"]

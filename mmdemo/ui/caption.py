@@ -29,10 +29,12 @@ def run_caption(image, model_name, beam):
     words, heat, beta = pred.tokens["words"], pred.attention["words"], pred.extras["word_fusion"]
     labels = [f"{i + 1}. {w}" for i, w in enumerate(words)]
     strip = [(overlay(image, h, size=STRIP_SIZE), label) for h, label in zip(heat, labels)]
-    per_word = pd.DataFrame({"word": labels, "image (1 - beta)": [round(1 - b, 4) for b in beta]})
+    per_word = pd.DataFrame({"word": [f"{i + 1:02d} {w}" for i, w in enumerate(words)],   # zero-padded: the
+                             "image (1 - beta)": [round(1 - b, 4) for b in beta]})     # plot sorts x as text
     picker = gr.Radio(choices=[(label, i) for i, label in enumerate(labels)], value=0 if words else None)
     first = overlay(image, heat[0]) if words else None
-    return (pred.output, pred.scores, picker, first, strip, per_word, fusion_frame(pred.fusion_weights),
+    beams = pd.DataFrame({"caption": list(pred.scores), "probability": [round(p, 4) for p in pred.scores.values()]})
+    return (pred.output, beams, picker, first, strip, per_word, fusion_frame(pred.fusion_weights),
             note(pred, "words"), note(pred, "fusion"), note(pred, "scores"), (image, heat))
 
 
@@ -64,7 +66,8 @@ def build(inputs: dict) -> None:
     go = gr.Button("Caption", variant="primary")
     with gr.Row():
         caption = gr.Textbox(label="Caption", interactive=False, scale=2)
-        scores = gr.Label(label="Caption probability (top beams)", num_top_classes=5, scale=1)
+        scores = gr.Dataframe(label="Caption probability (top beams)", headers=["caption", "probability"],
+                              interactive=False, scale=1)
     state = gr.State()
     with gr.Row():
         with gr.Column():
@@ -73,7 +76,7 @@ def build(inputs: dict) -> None:
                                height=OVERLAY_SIZE)
             words_note = gr.Markdown()
         with gr.Column():
-            per_word = gr.BarPlot(x="word", y="image (1 - beta)", y_lim=[0, 1], sort=None, height=220,
+            per_word = gr.BarPlot(x="word", y="image (1 - beta)", y_lim=[0, 1], sort=None, height=260, x_label_angle=-60,
                                   label="Per word: weight of the image context (the rest is language)")
             fusion = gr.BarPlot(x="modality", y="weight", y_lim=[0, 1], sort=None, height=180,
                                 label="Fusion weights, mean over the caption's words")
