@@ -20,6 +20,7 @@ import mmdemo  # noqa: E402
 CASES = {"vqa": dict(image=str(ROOT / "examples" / "vqa" / "0.png"), text="what color is the shape?")}
 CASES["classify"] = dict(image=str(ROOT / "examples" / "classify" / "drawn_7.png"), text="seven",   # all three inputs
                          audio=str(ROOT.parent / "shared" / "data" / "fsdd" / "recordings" / "7_jackson_0.wav"))
+CASES["caption"] = dict(image=str(ROOT / "examples" / "caption" / "scene-four-objects.png"))   # 22 words
 
 
 def measure(task: str, repeats: int) -> dict:

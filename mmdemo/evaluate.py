@@ -11,6 +11,8 @@ import time
 
 import numpy as np
 
+from .evaluate_caption import evaluate_caption
+
 
 def accuracy_by(pred: list[str], gold: list[str], groups: list[str]) -> dict[str, float]:
     out = {}
@@ -60,11 +62,11 @@ def evaluate_vqa(model, limit: int | None = None) -> dict:
 
 
 def evaluate_classify(model, limit: int | None = None, all_variants: bool = False) -> dict:
-    from .models.classify_eval import evaluate_classify as run
+    from .evaluate_classify import evaluate_classify as run
     return run(model, limit, all_variants)
 
 
-EVALUATORS = {"vqa": evaluate_vqa, "classify": evaluate_classify}
+EVALUATORS = {"vqa": evaluate_vqa, "classify": evaluate_classify, "caption": evaluate_caption}
 
 
 def main(argv=None):
@@ -84,7 +86,7 @@ def main(argv=None):
     for k, v in metrics.items():
         print(f"{k:>18}: {v}")
     if args.task == "classify":
-        from .models.classify_eval import comparison_table
+        from .evaluate_classify import comparison_table
         print(comparison_table(metrics))
 
 

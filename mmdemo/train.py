@@ -20,6 +20,7 @@ from torch import nn
 
 from . import checkpoint
 from .errors import MMDemoError
+from .train_caption import train_caption
 
 
 def train_vqa(out: Path, epochs: int | None = None, seed: int = 0, images_per_step: int = 16, lr: float = 3e-3,
@@ -161,13 +162,13 @@ python -m mmdemo.evaluate vqa --json
 
 def train_classify(out: Path, epochs: int | None = None, seed: int = 0, manifest: Path | None = None) -> dict:
     """Built-in digits (MNIST + text + FSDD speech), or your own data from a JSON Lines manifest."""
-    from .models import classify_fit
+    from .train_classify import train_digits, train_manifest   # mmdemo/train_classify.py
     if manifest is not None:
-        return classify_fit.train_manifest(manifest, out, epochs, seed)
-    return classify_fit.train_digits(out, epochs, seed)
+        return train_manifest(manifest, out, epochs, seed)
+    return train_digits(out, epochs, seed)
 
 
-TRAINERS = {"vqa": train_vqa, "classify": train_classify}
+TRAINERS = {"vqa": train_vqa, "classify": train_classify, "caption": train_caption}
 
 
 def main(argv=None):

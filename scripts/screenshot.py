@@ -29,7 +29,8 @@ def main():
     with serve.running_app() as app, sync_playwright() as p:
         browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app.url, wait_until="networkidle")
+        page.goto(app.url, wait_until="load", timeout=90_000)
+        page.get_by_role("button", name="Ask").wait_for(timeout=60_000)
         page.locator("input[type=file]").first.set_input_files(args.image)
         page.get_by_label("Question").fill(args.question)
         page.get_by_role("button", name="Ask").click()

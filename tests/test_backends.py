@@ -71,7 +71,7 @@ def test_every_backend_returns_the_prediction_contract(tiny, fresh_registry, kin
     assert pred.scores and all(0 <= p <= 1 for p in pred.scores.values())
     assert pred.fusion_weights == {} and pred.notes["fusion"].startswith("No fusion weight")
     for key, a in pred.attention.items():
-        if key == "image_per_word":
+        if key == "words":
             continue
         check_distribution(a)
         assert pred.notes.get(key) or key == "spectrogram", f"no note says how {key!r} was computed"
@@ -108,7 +108,7 @@ def test_clip_map_is_drawn_on_the_square_it_sees(tiny, fresh_registry):
 
 def test_caption_has_one_map_per_word(tiny, fresh_registry):
     pred = load_tiny(tiny, "blip-caption").predict(image=IMAGE)
-    maps, words = pred.attention["image_per_word"], pred.tokens["image_per_word"]
+    maps, words = pred.attention["words"], pred.tokens["words"]
     assert maps.shape == (len(words), 4, 4) and len(words) >= 1
     for m in maps:
         check_distribution(m)

@@ -49,7 +49,8 @@ def page(app_url, tmp_path_factory):
         dialogs = []
         page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
         page.dialogs = dialogs
-        page.goto(app_url, wait_until="networkidle")
+        page.goto(app_url, wait_until="load", timeout=90_000)
+        page.get_by_role("button", name="Ask").wait_for(timeout=60_000)
         yield page
         browser.close()
 
@@ -101,26 +102,42 @@ def test_fake_microphone_recording_reaches_the_app(page):
     assert len(samples) / rate > 1.0 and np.abs(samples).max() > 0.01   # seconds of the fake microphone's sound
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-microphone.png"), full_page=True)
-    if page.get_by_role("tab", name="Classif").count() == 0 and page.get_by_text("Classif").count() == 0:
-        pytest.skip("recorded from the fake microphone; no classify task in this build to answer it")
-    page.get_by_text("Classif").first.click()
-    page.get_by_role("button", name="Classify").first.click()
-    page.get_by_label("Class", exact=False).first.wait_for(timeout=60_000)
+    # the classifier answers from the recording alone: no text, no image (clear both)
+    page.get_by_role("textbox", name="Question").fill("")
+    page.get_by_role("button", name="Remove Image").first.click()
+    page.get_by_role("tab", name="Tri-modal classification").click()
+    page.get_by_role("button", name="Classify").click()
+    unimodal = classify_table(page)
+    assert "audio only" in unimodal and "image only" not in unimodal and "text only" not in unimodal
     page.screenshot(path=str(ARTIFACTS / "browser-classify.png"), full_page=True)
 
 
+def classify_table(page, expect: str = " only") -> str:
+    """The text of the classify panel's per-modality table, once it shows `expect`."""
+    table = page.locator(".block", has=page.get_by_text("Each modality alone", exact=False)).last
+    for _ in range(120):
+        if expect in table.inner_text():
+            return table.inner_text()
+        page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "browser-classify-failed.png"), full_page=True)
+    raise AssertionError("the classification did not appear within 60 s")
+
+
 def test_sketchpad_drawing_is_classified(page):
-    sketch = page.locator(".block", has=page.get_by_text("Sketch", exact=False)).locator("canvas")
-    if sketch.count() == 0:
-        pytest.skip("no sketchpad in this build (it comes with the classify task)")
-    box = sketch.first.bounding_box()
+    page.get_by_role("tab", name="Tri-modal classification").click()
+    pad = page.locator(".block", has=page.get_by_text("Draw a digit", exact=True)).last
+    pad.get_by_role("button", name="Brush").click()                 # Gradio's sketchpad: pick the brush first
+    box = pad.locator("canvas").last.bounding_box()
     x, y, w, h = box["x"], box["y"], box["width"], box["height"]
     page.mouse.move(x + 0.5 * w, y + 0.2 * h)                     # a "1": one vertical stroke
     page.mouse.down()
-    for i in range(1, 11):
-        page.mouse.move(x + 0.5 * w, y + (0.2 + 0.06 * i) * h)
+    for i in range(1, 13):
+        page.mouse.move(x + 0.5 * w, y + (0.2 + 0.05 * i) * h, steps=3)
     page.mouse.up()
-    page.get_by_text("Classif").first.click()
-    page.get_by_role("button", name="Classify").first.click()
-    page.get_by_label("Class", exact=False).first.wait_for(timeout=60_000)
+    page.get_by_role("textbox", name="Question").fill("")
+    page.get_by_role("button", name="Classify").click()
+    rows = classify_table(page, "image only").split()
+    image_only = rows.index("image") + 2                             # the row "image only | class | confidence"
+    assert rows[image_only] == "1", rows                             # the drawn stroke is read as a one
+    # (the fused answer also hears the microphone's "seven" recorded by the test before)
     page.screenshot(path=str(ARTIFACTS / "browser-sketchpad.png"), full_page=True)

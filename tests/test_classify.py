@@ -147,7 +147,7 @@ def test_image_and_text_heads_on_fixed_slices(model):
 
 
 def test_fusion_beats_unimodal_under_corruption(model):
-    from mmdemo.models.classify_eval import evaluate_classify
+    from mmdemo.evaluate_classify import evaluate_classify
     m = evaluate_classify(model, limit=400)
     r = m["variants"]["digits-gated"]
     assert m["unimodal"]["clean"]["audio"] >= 0.9                      # FSDD official test split, 250 clips
@@ -183,7 +183,7 @@ def make_dataset(folder: Path, n_per_class: int = 16) -> Path:
 
 def test_manifest_training_end_to_end(tmp_path):
     from mmdemo.models.classify import TriModalClassifier, discover, register_folder
-    from mmdemo.models.classify_fit import train_manifest
+    from mmdemo.train_classify import train_manifest
     manifest = make_dataset(tmp_path)
     out = tmp_path / "mydata"
     metrics = train_manifest(manifest, out, epochs=8)

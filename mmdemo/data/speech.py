@@ -15,7 +15,6 @@ Synthetic clips are made once by the speech synthesisers installed on the machin
 """
 from __future__ import annotations
 
-import io
 import os
 import shutil
 import subprocess

@@ -13,7 +13,6 @@ every checkpoint folder under checkpoints/ whose config says task "classify" (or
 """
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import numpy as np

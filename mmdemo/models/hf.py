@@ -165,6 +165,10 @@ class HFBackend:
         return load_image(image)
 
 
+CAPTION_MAP_NOTE = ("Text decoder cross-attention over the image patches (class patch dropped), mean of heads "
+                    "and layers: per word, the attention it was generated with; the overall map sums the words'.")
+
+
 class BlipCaption(HFBackend):
     task = "caption"
 
@@ -173,14 +177,14 @@ class BlipCaption(HFBackend):
         super().__init__(BlipForConditionalGeneration, source, name)
 
     @torch.no_grad()
-    def predict(self, image=None, text=None, audio=None) -> Prediction:
+    def predict(self, image=None, text=None, audio=None, beam: int = 1) -> Prediction:
         pixel_values = self.processor(images=self.image(image), return_tensors="pt").pixel_values
         m, cfg = self.model, self.model.config.text_config
         # BlipForConditionalGeneration.generate step by step (greedy), keeping the image embeddings
         image_embeds = m.vision_model(pixel_values=pixel_values).last_hidden_state
         ids = m.text_decoder.generate(input_ids=torch.full((1, 1), cfg.bos_token_id), eos_token_id=cfg.sep_token_id,
                                       pad_token_id=cfg.pad_token_id, encoder_hidden_states=image_embeds,
-                                      max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=1)
+                                      max_new_tokens=MAX_NEW_TOKENS, do_sample=False, num_beams=max(1, int(beam)))
         # one teacher-forced pass over the caption: the cross-attention each word was generated with
         out = m.text_decoder(input_ids=ids, encoder_hidden_states=image_embeds, output_attentions=True)
         cross = torch.stack(out.cross_attentions)[:, 0].mean((0, 1))   # (T, 1 + patches): mean of layers, heads
@@ -197,11 +201,9 @@ class BlipCaption(HFBackend):
             scores={caption: sequence_probability(out.logits, ids)},
             fusion_weights={},
             attention={"image": normalized(maps.sum(0) if len(maps) else cross[:, 1:].sum(0).numpy().reshape(side, side)),
-                       "image_per_word": maps},
-            tokens={"image_per_word": words}, extras={"generated_tokens": ids.shape[1] - 1},
-            notes={"image": "Text decoder cross-attention over the image patches (class patch dropped), "
-                            "mean of heads and layers: per word, the attention it was generated with; "
-                            "the overall map sums the words'.",
+                       "words": maps},
+            tokens={"words": words}, extras={"generated_tokens": ids.shape[1] - 1},
+            notes={"image": CAPTION_MAP_NOTE, "words": CAPTION_MAP_NOTE,
                    "scores": "Greedy decoding; the score is the probability of the whole caption.",
                    "fusion": NO_FUSION})
 

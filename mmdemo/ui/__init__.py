@@ -11,11 +11,11 @@ import gradio as gr
 from .. import registry
 from ..data.inputs import MAX_AUDIO_SECONDS, MAX_FILE_BYTES, MAX_TEXT_CHARS
 from . import audio, zeroshot
-from . import atomic_cache, classify, vqa
+from . import atomic_cache, caption, classify, vqa
 
 # uploads and drawn outputs are deleted from Gradio's cache once this old (and when the server stops)
 CACHE_SECONDS = int(os.environ.get("MMDEMO_CACHE_SECONDS", 300))
-PANELS = [vqa, classify]   # each panel module has TASK, TITLE and build(inputs); shown when its task has models
+PANELS = [vqa, caption, classify]   # each panel module has TASK, TITLE and build(inputs); shown when its task has models
 PANELS += [zeroshot, audio]   # tasks of the pretrained backends (mmdemo/models/hf.py)
 
 INTRO = """# mmdemo — multimodal models that show their reasons

@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from .. import registry
-from .common import OVERLAY_SIZE, fusion_frame, heat_colors, note, overlay, predict, token_highlights
+from .common import (OVERLAY_SIZE, fusion_frame, heat_colors, model_dropdown, note, overlay, predict,
+                     token_highlights)
 
 TASK, TITLE = "classify", "Tri-modal classification"
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "classify"
@@ -69,7 +69,6 @@ def run_classify(sketch, image, text, audio, model_name):
 def build(inputs: dict) -> None:
     """The panel and its /classify endpoint. inputs: the shared "image", "text", "audio" components."""
     image, text, audio = inputs["image"], inputs["text"], inputs["audio"]
-    names = registry.list_models(TASK)
     gr.Markdown("Draw a digit (pick the brush left of the canvas; or use the uploaded image), type it (\"seven\", "
                 "\"7\", \"sieben\" ...) and/or say it: any subset works. A drawing is used instead of the upload; "
                 "clear it to use the upload.")
@@ -77,7 +76,7 @@ def build(inputs: dict) -> None:
         sketch = gr.Sketchpad(label="Draw a digit", type="pil", canvas_size=(280, 280), height=300,
                               brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=14))
         with gr.Column():
-            model = gr.Dropdown(names, value=names[0], label="Classifier (fusion variant)")
+            model = model_dropdown(TASK, "Classifier (fusion variant)")
             go = gr.Button("Classify", variant="primary")
             label = gr.Label(label="Fused prediction (softmax)", num_top_classes=5)
     with gr.Row():

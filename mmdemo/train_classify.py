@@ -16,9 +16,9 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
-from .. import checkpoint
-from ..data import digits
-from .classify import MODALITIES, VARIANTS, TriModalClassifier, TriModalNet, encode_all, encode_chars, prepare_image
+from . import checkpoint
+from .data import digits
+from .models.classify import MODALITIES, VARIANTS, TriModalClassifier, TriModalNet, encode_all, encode_chars, prepare_image
 
 
 # ---------------------------------------------------------------- stage 1: one encoder + its head
@@ -87,7 +87,7 @@ def fit_unimodal(net: TriModalNet, modality: str, data, labels: np.ndarray, epoc
 
 def fit_audio(net: TriModalNet, waves, labels, epochs: int | None, seed: int = 0) -> None:
     """The speech engineer's trainer (augmentation + SpecAugment); its encoder and head are copied in."""
-    from . import audio
+    from .models import audio
     kwargs = {"epochs": epochs} if epochs else {}
     n_classes = net.heads["audio"].out_features
     trained = audio.train_digit_net(waves, labels, seed=seed, n_classes=n_classes, **kwargs)
@@ -162,9 +162,9 @@ def label_matched_sampler(pools: dict, n_classes: int):
 
 def train_digits(out: Path, epochs: int | None = None, seed: int = 0, image_epochs: int = 6, text_epochs: int = 3,
                  audio_epochs: int | None = None, fusion_steps: int = 800, n_fusion: int = 10000) -> dict:
-    from ..data import speech
-    from ..data.mnist import load_mnist
-    from .classify_eval import evaluate_classify
+    from .data import speech
+    from .data.mnist import load_mnist
+    from .evaluate_classify import evaluate_classify
     image_epochs = epochs or image_epochs
     t_start = time.perf_counter()
     timings = {}
@@ -235,7 +235,7 @@ def train_digits(out: Path, epochs: int | None = None, seed: int = 0, image_epoc
 
 
 def digits_card(config: dict) -> str:
-    from .classify_eval import comparison_table
+    from .evaluate_classify import comparison_table
     m, t = config["metrics"], config["training"]
     return f"""# digits — built-in tri-modal digit classifier of mmdemo (digits-gated, -early, -late, -xattn)
 
@@ -293,8 +293,8 @@ def split_items(items: list[dict], val_fraction: float, seed: int) -> tuple[list
 
 def train_manifest(manifest: Path, out: Path, epochs: int | None = None, seed: int = 0, val_fraction: float = 0.2,
                    image_size: int = 32) -> dict:
-    from ..data import speech
-    from ..data.inputs import load_text
+    from .data import speech
+    from .data.inputs import load_text
     t_start = time.perf_counter()
     items, classes = digits.read_manifest(manifest)
     present = [m for m in MODALITIES if any(m in i for i in items)]

@@ -13,9 +13,9 @@ import json
 import numpy as np
 import torch
 
-from .. import checkpoint
-from ..data import digits
-from .classify import VARIANTS, encode_all
+from . import checkpoint
+from .data import digits
+from .models.classify import VARIANTS, encode_all
 
 N_TRIPLES = 2000
 
@@ -26,10 +26,10 @@ def _acc(logits: torch.Tensor, y: torch.Tensor) -> float:
 
 @torch.no_grad()
 def evaluate_classify(model, limit: int | None = None, all_variants: bool = False) -> dict:
-    from ..data import speech
-    from ..data.mnist import load_mnist
+    from .data import speech
+    from .data.mnist import load_mnist
     if model.classes != [str(d) for d in range(10)] or list(model.modalities) != ["image", "text", "audio"]:
-        from ..errors import MMDemoError
+        from .errors import MMDemoError
         raise MMDemoError(f"{model.name} is not a digits model; its validation accuracy is in its model card.")
     net = model.net.eval()
     images, y_img = load_mnist("test")
