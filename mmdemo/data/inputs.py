@@ -95,6 +95,14 @@ def load_image(image) -> Image.Image:
         raise MMDemoError(f"The image file is damaged or truncated ({e}).") from None
 
 
+
+def load_square(image, size: int) -> np.ndarray:
+    """Any image load_image accepts -> size x size x 3 uint8 RGB array (resized as a model expects)."""
+    img = load_image(image)
+    if img.size != (size, size):
+        img = img.resize((size, size), Image.Resampling.BILINEAR, reducing_gap=2.0)
+    return np.asarray(img)
+
 def _to_rgb(img: Image.Image) -> Image.Image:
     if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):       # 16/32-bit grey: rescale to 8 bit
         return _array_to_pil(np.asarray(img, dtype=np.float64)).convert("RGB")

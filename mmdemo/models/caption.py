@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from .. import checkpoint
-from ..data.inputs import load_image
+from ..data.inputs import load_square
 from ..data.scenes import CANVAS, MAX_WORDS, NOUNS, OBJECT_COLORS, VOCAB
 from ..registry import Prediction, register
 from .encoders import ConvGridEncoder
@@ -164,10 +163,7 @@ class CaptionModel:
 
     @staticmethod
     def prepare_image(image) -> np.ndarray:
-        img = load_image(image)
-        if img.size != (CANVAS, CANVAS):
-            img = img.resize((CANVAS, CANVAS), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        return np.asarray(img)
+        return load_square(image, CANVAS)
 
     def predict(self, image=None, text=None, audio=None, beam: int = 1) -> Prediction:
         x = to_tensor(self.prepare_image(image)[None])

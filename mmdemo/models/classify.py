@@ -18,12 +18,11 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from torch import nn
 
 from .. import checkpoint
 from ..data.digits import mnist_like
-from ..data.inputs import load_image, load_text
+from ..data.inputs import load_square, load_text
 from ..errors import MMDemoError
 from ..registry import Prediction, register
 from .fusion import AttentionPool, CrossModalAttentionFusion, EarlyFusion, GatedClassifier, LateFusion
@@ -169,9 +168,7 @@ def prepare_image(image, config: dict) -> np.ndarray:
         return mnist_like(image)[None]
     if isinstance(image, dict):
         image = image.get("composite")
-    s = config.get("image_size", 32)
-    img = load_image(image).resize((s, s), Image.Resampling.BILINEAR)
-    return (np.asarray(img, dtype=np.float32) / 255.0).transpose(2, 0, 1)
+    return (load_square(image, config.get("image_size", 32)).astype(np.float32) / 255.0).transpose(2, 0, 1)
 
 
 def audio_batch(waves: list[np.ndarray]):

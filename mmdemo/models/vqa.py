@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from .. import checkpoint
-from ..data.inputs import load_image, load_text
+from ..data.inputs import load_square, load_text
 from ..registry import Prediction, register
 from .encoders import ConvGridEncoder, MiniLMEncoder
 from .fusion import AttentionPool, GatedFusion
@@ -85,10 +84,7 @@ class VQAModel:
 
     @staticmethod
     def prepare_image(image) -> np.ndarray:
-        img = load_image(image)
-        if img.size != (IMAGE_SIZE, IMAGE_SIZE):
-            img = img.resize((IMAGE_SIZE, IMAGE_SIZE), Image.Resampling.BILINEAR, reducing_gap=2.0)
-        return np.asarray(img)
+        return load_square(image, IMAGE_SIZE)
 
     @torch.no_grad()
     def run(self, images: np.ndarray, questions: list[str], image_index=None) -> dict:
