@@ -12,6 +12,7 @@ import mmdemo
 from mmdemo import MMDemoError, Prediction, checkpoint
 from mmdemo.data import scenes
 from mmdemo.evaluate_caption import bleu4, evaluate_caption, grounding
+from mmdemo.ui.caption import STRIP_COLUMNS, STRIP_LABEL, STRIP_SIZE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENE = os.path.join(ROOT, "examples", "caption", "scene-four-objects.png")
@@ -217,7 +218,9 @@ def test_caption_endpoint(client, model):
     beams = scores["value"]["data"] if "value" in scores else scores["data"]
     assert beams[0][0] == caption and 0 < beams[0][1] <= 1
     assert os.path.getsize(heatmap) > 0                                        # the first word's overlay
-    assert len(strip) == len(caption.split())                                  # one small overlay per word
+    n = len(caption.split())                                                   # one small overlay per word,
+    assert Image.open(strip).size == (STRIP_COLUMNS * STRIP_SIZE,              # tiled in one picture
+                                      -(-n // STRIP_COLUMNS) * (STRIP_SIZE + STRIP_LABEL))
     rows = per_word["value"]["data"] if "value" in per_word else per_word["data"]
     assert len(rows) == len(caption.split()) and all(0 <= r[1] <= 1 for r in rows)
     assert "softmax" in words_note and "sentinel" in fusion_note

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import gradio as gr
 import pandas as pd
+from PIL import Image, ImageDraw
 
 from ..data.inputs import load_image
 from ..errors import MMDemoError
@@ -14,7 +15,7 @@ from .common import OVERLAY_SIZE, fusion_plot, model_dropdown, note, overlay, pr
 TASK, TITLE = "caption", "Captioning"
 ROOT = Path(__file__).resolve().parent.parent.parent
 EXAMPLES = [ROOT / "examples" / "caption", ROOT / "examples" / "vqa"]
-STRIP_SIZE = 112
+STRIP_SIZE, STRIP_LABEL, STRIP_COLUMNS = 112, 16, 8   # the strip of per-word maps: tile, label height, tiles a row
 
 
 def run_caption(image, model_name, beam):
@@ -28,7 +29,7 @@ def run_caption(image, model_name, beam):
     words, heat = pred.tokens["words"], pred.attention["words"]
     beta = pred.extras.get("word_fusion", [])    # backends without a language gate have none
     labels = [f"{i + 1}. {w}" for i, w in enumerate(words)]
-    strip = [(overlay(image, h, size=STRIP_SIZE), label) for h, label in zip(heat, labels)]
+    strip = word_strip(image, heat, labels)
     per_word = pd.DataFrame({"word": [f"{i + 1:02d} {w}" for i, w in enumerate(words)],   # zero-padded: the
                              "image (1 - beta)": [round(1 - b, 4) for b in beta]})     # plot sorts x as text
     picker = gr.Radio(choices=[(label, i) for i, label in enumerate(labels)], value=0 if words else None)
@@ -46,8 +47,29 @@ def show_word(index, state):
     return overlay(image, heat[int(index)])
 
 
+def word_strip(image, heat, labels: list[str]) -> Image.Image | None:
+    """Every word's overlay, small, tiled STRIP_COLUMNS to a row with its label underneath: one
+    picture (one file for the browser to fetch, however long the caption)."""
+    if not labels:
+        return None
+    rows = -(-len(labels) // STRIP_COLUMNS)
+    tile_h = STRIP_SIZE + STRIP_LABEL
+    out = Image.new("RGB", (STRIP_COLUMNS * STRIP_SIZE, rows * tile_h), "white")
+    draw = ImageDraw.Draw(out)
+    for i, (h, label) in enumerate(zip(heat, labels)):
+        x, y = (i % STRIP_COLUMNS) * STRIP_SIZE, (i // STRIP_COLUMNS) * tile_h
+        out.paste(overlay(image, h, size=STRIP_SIZE - 4), (x + 2, y + 2))
+        draw.text((x + 4, y + STRIP_SIZE), label, fill="black")
+    return out
+
+
 def pick_from_strip(state, evt: gr.SelectData):
-    return gr.Radio(value=evt.index), show_word(evt.index, state)
+    """A click on the strip picks the word whose tile was clicked (evt.index is the pixel [x, y])."""
+    x, y = evt.index
+    i = int(y) // (STRIP_SIZE + STRIP_LABEL) * STRIP_COLUMNS + int(x) // STRIP_SIZE
+    if state is None or not 0 <= i < len(state[1]):
+        return gr.Radio(), None
+    return gr.Radio(value=i), show_word(i, state)
 
 
 def caption_examples() -> list[list[str]]:
@@ -81,7 +103,7 @@ def build(inputs: dict) -> None:
                                 label="Fusion weights, mean over the caption's words")
             fusion_note = gr.Markdown()
             scores_note = gr.Markdown()
-    strip = gr.Gallery(label="Every word's map (click one)", columns=8, height=200, allow_preview=False)
+    strip = gr.Image(label="Every word's map (click one)", type="pil", interactive=False, show_label=True)
     outputs = [caption, scores, picker, heatmap, strip, per_word, fusion, words_note, fusion_note, scores_note, state]
     go.click(run_caption, [image, model, beam], outputs, api_name="caption")
     picker.change(show_word, [picker, state], heatmap, api_name=False)
