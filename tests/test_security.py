@@ -48,7 +48,7 @@ def test_no_unsafe_calls_in_the_code(pattern):
 
 
 def test_share_link_is_off_by_default(live_app, client):
-    client.predict(None, "hi", api_name="/echo")
+    client.predict(None, "hi", None, api_name="/echo")
     out = live_app.output()
     assert "gradio.live" not in out and "public URL" not in out
 

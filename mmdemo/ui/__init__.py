@@ -47,10 +47,10 @@ def file_path_of(gradio_preprocess):
     return preprocess
 
 
-def echo(image, text):
-    """Hidden /echo endpoint: the same inputs as /vqa, no model. The benchmarks' baseline for
-    Gradio's own overhead (upload, queue, pre/postprocessing)."""
-    return f"{Path(image).name if image else ''}|{text or ''}"
+def echo(image, text, audio):
+    """Hidden /echo endpoint: the shared inputs (image, text, audio), no model. The benchmarks'
+    baseline for Gradio's own overhead (upload, queue, pre/postprocessing)."""
+    return "|".join([Path(image).name if image else "", text or "", Path(audio).name if audio else ""])
 
 
 def build_demo() -> gr.Blocks:
@@ -68,5 +68,5 @@ def build_demo() -> gr.Blocks:
                         with gr.Tab(panel.TITLE):
                             panel.build(inputs)
         echo_button, echo_out = gr.Button(visible=False), gr.Textbox(visible=False)
-        echo_button.click(echo, [inputs["image"], inputs["text"]], echo_out, api_name="echo")
+        echo_button.click(echo, [inputs["image"], inputs["text"], inputs["audio"]], echo_out, api_name="echo")
     return demo

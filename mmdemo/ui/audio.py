@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from .. import registry
-from .common import model_dropdown, note, overlay, predict
+from .common import model_dropdown, note, overlay, picture, predict
 
 TASK, TITLE = "audio", "Audio"
 
@@ -48,8 +48,7 @@ def build(inputs: dict) -> None:
             label = gr.Textbox(label="Top label", interactive=False)
             top5 = gr.Label(label="Top-5 labels", num_top_classes=5)
         with gr.Row():
-            spectrogram = gr.Image(label="Where it listened (spectrogram: time across, frequency up)",
-                                   type="pil", interactive=False, height=200)
+            spectrogram = picture(label="Where it listened (spectrogram: time across, frequency up)", height=200)
             frames = gr.LinePlot(x="seconds", y="weight", label="Weight of each moment", height=200)
         audio_note = gr.Markdown()
         classify.click(run_audio, [audio, model], [label, top5, spectrogram, frames, audio_note], api_name="audio")

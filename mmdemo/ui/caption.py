@@ -10,7 +10,7 @@ from PIL import Image, ImageDraw
 
 from ..data.inputs import load_image
 from ..errors import MMDemoError
-from .common import OVERLAY_SIZE, fusion_plot, model_dropdown, note, overlay, predict
+from .common import OVERLAY_SIZE, fusion_plot, model_dropdown, note, overlay, picture, predict
 
 TASK, TITLE = "caption", "Captioning"
 ROOT = Path(__file__).resolve().parent.parent.parent
@@ -93,8 +93,7 @@ def build(inputs: dict) -> None:
     with gr.Row():
         with gr.Column():
             picker = gr.Radio(label="Pick a word to see where the model looked when it wrote it", choices=[])
-            heatmap = gr.Image(label="Where it looked for this word", type="pil", interactive=False,
-                               height=OVERLAY_SIZE)
+            heatmap = picture(label="Where it looked for this word", height=OVERLAY_SIZE)
             words_note = gr.Markdown()
         with gr.Column():
             per_word = gr.BarPlot(x="word", y="image (1 - beta)", y_lim=[0, 1], sort=None, height=260, x_label_angle=-60,
@@ -103,7 +102,7 @@ def build(inputs: dict) -> None:
                                 label="Fusion weights, mean over the caption's words")
             fusion_note = gr.Markdown()
             scores_note = gr.Markdown()
-    strip = gr.Image(label="Every word's map (click one)", type="pil", interactive=False, show_label=True)
+    strip = picture(label="Every word's map (click one)", show_label=True)
     outputs = [caption, scores, picker, heatmap, strip, per_word, fusion, words_note, fusion_note, scores_note, state]
     go.click(run_caption, [image, model, beam], outputs, api_name="caption")
     picker.change(show_word, [picker, state], heatmap, api_name=False)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image, ImageDraw
 
-from .common import (OVERLAY_SIZE, fusion_frame, heat_colors, model_dropdown, note, overlay, predict,
+from .common import (OVERLAY_SIZE, fusion_frame, heat_colors, model_dropdown, note, overlay, picture, predict,
                      token_highlights)
 
 TASK, TITLE = "classify", "Tri-modal classification"
@@ -90,13 +90,12 @@ def build(inputs: dict) -> None:
     unimodal = gr.Dataframe(label="Each modality alone (auxiliary heads) next to the fused prediction", interactive=False)
     with gr.Row():
         with gr.Column():
-            heatmap = gr.Image(label="Image attention (over the digit as the model sees it)", type="pil",
-                               interactive=False, height=OVERLAY_SIZE)
+            heatmap = picture(label="Image attention (over the digit as the model sees it)", height=OVERLAY_SIZE)
             heat_note = gr.Markdown()
         with gr.Column():
             words = gr.HighlightedText(label="Text: weight of each word", show_legend=False)
             words_note = gr.Markdown()
-            frames = gr.Image(label="Audio: frame weights over the log-mel spectrogram", type="pil", interactive=False)
+            frames = picture(label="Audio: frame weights over the log-mel spectrogram")
             frames_note = gr.Markdown()
     outputs = [label, unimodal, fusion, fusion_note, ablation, ablation_note, heatmap, heat_note, words, words_note,
                frames, frames_note]

@@ -53,6 +53,12 @@ def fusion_plot(weights: dict[str, float]):
     return gr.update(value=fusion_frame(weights), visible=bool(weights))
 
 
+def picture(label: str, **kw) -> gr.Image:
+    """An output picture (overlay, spectrogram, strip). Sent as JPEG: Gradio's default WebP took
+    15x longer to encode (60 ms for the caption strip; benchmarks/bench.py measures end to end)."""
+    return gr.Image(label=label, type="pil", interactive=False, format="jpeg", **kw)
+
+
 def heat_colors(x: np.ndarray) -> np.ndarray:
     """Values in 0..1 -> RGB uint8 on a dark-blue -> red -> yellow ramp."""
     stops = np.array([[0, 0, 80], [0, 90, 200], [220, 30, 30], [255, 220, 0]], dtype=np.float64)

@@ -7,7 +7,7 @@ import gradio as gr
 
 from ..data.inputs import load_image
 from ..errors import MMDemoError
-from .common import OVERLAY_SIZE, fusion_plot, model_dropdown, note, overlay, predict, token_highlights
+from .common import OVERLAY_SIZE, fusion_plot, model_dropdown, note, overlay, picture, predict, token_highlights
 
 TASK, TITLE = "vqa", "Visual question answering"
 EXAMPLES = Path(__file__).resolve().parent.parent.parent / "examples" / "vqa"
@@ -43,7 +43,7 @@ def build(inputs: dict) -> None:
         top5 = gr.Label(label="Top-5 answers (softmax probabilities)", num_top_classes=5)
     with gr.Row():
         with gr.Column():
-            heatmap = gr.Image(label="Where the model looked", type="pil", interactive=False, height=OVERLAY_SIZE)
+            heatmap = picture(label="Where the model looked", height=OVERLAY_SIZE)
             heat_note = gr.Markdown()
         with gr.Column():
             words = gr.HighlightedText(label="Which words it weighed", show_legend=False)

@@ -6,7 +6,7 @@ import gradio as gr
 
 from ..data.inputs import load_image
 from ..errors import MMDemoError
-from .common import OVERLAY_SIZE, model_dropdown, note, overlay, predict
+from .common import OVERLAY_SIZE, model_dropdown, note, overlay, picture, predict
 
 TASK, TITLE = "zeroshot", "Zero-shot labels"
 
@@ -30,7 +30,7 @@ def build(inputs: dict) -> None:
     with gr.Row():
         best = gr.Textbox(label="Best label", interactive=False)
         scores = gr.Label(label="Labels (softmax over your labels)", num_top_classes=10)
-    heatmap = gr.Image(label="What made it pick that label", type="pil", interactive=False, height=OVERLAY_SIZE)
+    heatmap = picture(label="What made it pick that label", height=OVERLAY_SIZE)
     heat_note = gr.Markdown()
     other_notes = gr.Markdown()
     outputs = [best, scores, heatmap, heat_note, other_notes]
