@@ -8,6 +8,7 @@ import ctypes
 import os
 import sys
 import threading
+import time
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
@@ -34,14 +35,22 @@ def warm_up():
             print(f"warm-up: {task}/{usable[0]} did not load: {e}")
 
 
-def limit_malloc_arenas(arenas: int = 2):
+def limit_malloc_arenas(arenas: int = 2, trim_every_s: float = 10.0):
     """glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps freed
     memory in every one; with Gradio's worker threads the server's RSS crept up under load
-    (benchmarks/load.py). Linux/glibc only; elsewhere a no-op."""
+    (benchmarks/load.py). Cap the arenas, and every few seconds hand freed memory back to the
+    system (malloc_trim). Linux/glibc only; elsewhere a no-op."""
     try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)   # -8 = M_ARENA_MAX
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, arenas)   # -8 = M_ARENA_MAX
     except (OSError, AttributeError):
-        pass
+        return
+
+    def trim():
+        while True:
+            time.sleep(trim_every_s)
+            libc.malloc_trim(0)
+    threading.Thread(target=trim, daemon=True, name="malloc-trim").start()
 
 
 def main(argv=None):
