@@ -16,7 +16,24 @@ from mmdemo.data.inputs import MAX_FILE_BYTES  # noqa: E402
 from mmdemo.models.hf import register_flag_backends  # noqa: E402
 from mmdemo.ui import build_demo  # noqa: E402
 
-register_flag_backends(sys.argv[1:])   # --backend flags, before the UI lists the models
+
+def register_flag_models(argv: list[str]) -> None:
+    """--backend TASK=ID and --classifier FOLDER add models to the registry; done at import, before
+    the UI lists the models, so the app is built once (also on a Space, which imports this file)."""
+    register_flag_backends(argv)
+    ap = argparse.ArgumentParser(add_help=False)
+    ap.add_argument("--classifier", default=None)
+    args, _ = ap.parse_known_args(argv)
+    if args.classifier:
+        from mmdemo.errors import MMDemoError
+        from mmdemo.models.classify import register_folder
+        try:
+            register_folder(args.classifier, default=True)
+        except MMDemoError as e:
+            ap.error(str(e))
+
+
+register_flag_models(sys.argv[1:])
 demo = build_demo()
 CONCURRENCY = 2          # model calls running at once (2 CPU cores); the rest wait in Gradio's queue
 QUEUE_SIZE = 256         # waiting requests beyond this are refused ("queue full") instead of piling up
@@ -65,16 +82,7 @@ def main(argv=None):
                          "(tasks: caption, vqa, zeroshot, audio, transcribe); repeatable")
     ap.add_argument("--classifier", default=None,
                     help="serve this classifier checkpoint folder (from `python -m mmdemo.train classify --manifest ...`)")
-    args = ap.parse_args(argv)
-    global demo
-    if args.classifier:
-        from mmdemo.errors import MMDemoError
-        from mmdemo.models.classify import register_folder
-        try:
-            register_folder(args.classifier, default=True)
-        except MMDemoError as e:
-            ap.error(str(e))
-        demo = build_demo()
+    args = ap.parse_args(argv)   # --backend / --classifier were registered at import (register_flag_models)
     limit_malloc_arenas()
     threading.Thread(target=warm_up, daemon=True).start()   # the model is built while the server starts
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)

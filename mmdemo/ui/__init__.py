@@ -10,13 +10,13 @@ import gradio as gr
 
 from .. import registry
 from ..data.inputs import MAX_AUDIO_SECONDS, MAX_FILE_BYTES, MAX_TEXT_CHARS
-from . import audio, zeroshot
-from . import atomic_cache, caption, classify, vqa
+from . import atomic_cache, audio, caption, classify, vqa, zeroshot
 
 # uploads and drawn outputs are deleted from Gradio's cache once this old (and when the server stops)
 CACHE_SECONDS = int(os.environ.get("MMDEMO_CACHE_SECONDS", 300))
-PANELS = [vqa, caption, classify]   # each panel module has TASK, TITLE and build(inputs); shown when its task has models
-PANELS += [zeroshot, audio]   # tasks of the pretrained backends (mmdemo/models/hf.py)
+# each panel module has TASK, TITLE and build(inputs); shown when its task has models. The last two
+# are tasks of the pretrained backends only (mmdemo/models/hf.py).
+PANELS = [vqa, caption, classify, zeroshot, audio]
 
 INTRO = """# mmdemo — multimodal models that show their reasons
 Give an image, a text and a voice recording. Next to every answer you see **why**: where the model
