@@ -86,7 +86,7 @@ def fit_unimodal(net: TriModalNet, modality: str, data, labels: np.ndarray, epoc
 
 
 def fit_audio(net: TriModalNet, waves, labels, epochs: int | None, seed: int = 0) -> None:
-    """The speech engineer's trainer (augmentation + SpecAugment); its encoder and head are copied in."""
+    """The audio trainer of models/audio.py (augmented views through the frozen CNN); its encoder and head are copied in."""
     from .models import audio
     kwargs = {"epochs": epochs} if epochs else {}
     n_classes = net.heads["audio"].out_features
@@ -160,7 +160,7 @@ def label_matched_sampler(pools: dict, n_classes: int):
 
 # ---------------------------------------------------------------- the built-in digits
 
-def train_digits(out: Path, epochs: int | None = None, seed: int = 0, image_epochs: int = 6, text_epochs: int = 3,
+def train_digits(out: Path, epochs: int | None = None, seed: int = 0, image_epochs: int = 8, text_epochs: int = 3,
                  audio_epochs: int | None = None, fusion_steps: int = 800, n_fusion: int = 10000) -> dict:
     from .data import speech
     from .data.mnist import load_mnist
@@ -245,8 +245,9 @@ the four fusion variants (each a registered model).
 
 - **Image**: CNN (widths {config['architecture']['image_widths']}) -> 7x7 grid -> attention pooling (the spatial map).
 - **Text**: character CNN -> attention pooling over characters (the token weights, summed per word).
-- **Audio**: log-mel (torchaudio MelSpectrogram) -> CNN -> attention pooling over time (the frame weights);
-  models/audio.py.
+- **Audio**: log-mel (torchaudio MelSpectrogram, 32 bands) -> Google's pretrained speech_embedding CNN
+  (Lin et al. 2020, Apache-2.0; frozen; checkpoints/speech-embedding) -> projection + attention pooling
+  over time (the frame weights) -> head; models/audio.py. The projection, pooling and head are trained here.
 - **Fusion** (on the frozen encoders' pooled vectors, each with auxiliary unimodal heads trained
   jointly and modality dropout 0.3): early = concatenation + MLP; late = learned alpha over the
   unimodal logits; gated = gating network (default); xattn = a small Transformer over modality tokens.

@@ -189,7 +189,7 @@ def synthetic_clips(every: int = 1, verbose: bool = True) -> tuple[list[np.ndarr
 
 
 def digit_clips(split: str, seed: int = 0, speakers=None, synthetic: bool = True,
-                synthetic_every: int = 2) -> tuple[list[np.ndarray], np.ndarray]:
+                synthetic_every: int = 1) -> tuple[list[np.ndarray], np.ndarray]:
     """The audio training mixture ("train": FSDD train split of `speakers` (default all five) +
     every `synthetic_every`-th synthetic voice) or the clean FSDD official test split ("test").
     Not augmented: call augment() on each clip per epoch. `seed` shuffles the order."""

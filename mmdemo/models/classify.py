@@ -103,7 +103,7 @@ def word_weights(text: str, char_weights: np.ndarray) -> tuple[list[str], np.nda
 
 
 def audio_module():
-    from . import audio   # the speech engineer's MelSpectrogram -> CNN -> attention-pooling encoder
+    from . import audio   # MelSpectrogram -> pretrained speech-embedding CNN -> attention-pooling encoder
     return audio
 
 
@@ -322,7 +322,9 @@ class TriModalClassifier:
         if "audio" in got:
             extras["mel"] = audio_module().log_mel(got["audio"]).numpy()
             notes["audio"] = ("Attention pooling over time of the audio encoder: the softmax weight of each "
-                              "10 ms mel frame, drawn over the log-mel spectrogram.")
+                              "80 ms step of the pretrained speech-embedding CNN (each step's vector sees a 0.76 s "
+                              "window; its weight is drawn over the window's central 80 ms), over the log-mel "
+                              "spectrogram the encoder reads (the clip with 0.4 s of silence added on both sides).")
         if trimmed:
             notes["audio"] = f"{trimmed['audio']} {notes['audio']}"
         return Prediction(
