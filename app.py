@@ -56,10 +56,13 @@ def limit_malloc_arenas(arenas: int = 2, trim_every_s: float = 10.0):
     """glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps freed
     memory in every one; with Gradio's worker threads the server's RSS crept up under load
     (benchmarks/load.py). Cap the arenas, and every few seconds hand freed memory back to the
-    system (malloc_trim). Linux/glibc only; elsewhere a no-op."""
+    system (malloc_trim). Blocks of 256 KiB and more (the models' activations) are mmap'd and go back to
+    the system when freed: a fixed M_MMAP_THRESHOLD stops glibc from raising it after the first big free
+    and keeping such blocks in the heap. Linux/glibc only; elsewhere a no-op."""
     try:
         libc = ctypes.CDLL("libc.so.6")
-        libc.mallopt(-8, arenas)   # -8 = M_ARENA_MAX
+        libc.mallopt(-8, arenas)        # -8 = M_ARENA_MAX
+        libc.mallopt(-3, 256 * 1024)    # -3 = M_MMAP_THRESHOLD
     except (OSError, AttributeError):
         return
 
@@ -68,6 +71,15 @@ def limit_malloc_arenas(arenas: int = 2, trim_every_s: float = 10.0):
             time.sleep(trim_every_s)
             libc.malloc_trim(0)
     threading.Thread(target=trim, daemon=True, name="malloc-trim").start()
+
+
+def use_native_conv_kernels():
+    """oneDNN (mkldnn) builds and keeps a kernel and its buffers for every input shape it sees; recordings
+    and texts come in every length, so a long-running server kept growing (benchmarks/memory.py: 1,500
+    classify requests of random length, RSS +63.7 MB). PyTorch's native CPU convolutions keep nothing
+    (+1.8 MB) and were as fast here (benchmarks/latency.py: VQA and classify the same, caption +1-2 ms)."""
+    import torch
+    torch.backends.mkldnn.enabled = False
 
 
 def main(argv=None):
@@ -84,6 +96,7 @@ def main(argv=None):
                     help="serve this classifier checkpoint folder (from `python -m mmdemo.train classify --manifest ...`)")
     args = ap.parse_args(argv)   # --backend / --classifier were registered at import (register_flag_models)
     limit_malloc_arenas()
+    use_native_conv_kernels()
     threading.Thread(target=warm_up, daemon=True).start()   # the model is built while the server starts
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, ssr_mode=False,

@@ -8,7 +8,7 @@ FSDD (Zohar Jackson and contributors, CC BY-SA 4.0): 2,500 WAVs at 8 kHz, five m
 `{digit}_{speaker}_{index}.wav`; its own split is index 0-4 test, 5-49 train. The folder is
 ../shared/data/fsdd next to the project, or $MMDEMO_FSDD. Nothing is downloaded.
 
-FSDD is 8 kHz, so it has nothing above 4 kHz; the audio features (models/audio.py) stop at 4 kHz,
+FSDD is 8 kHz, so it has nothing above 4 kHz; the audio features (models/speech_embedding.py) stop at 3.8 kHz,
 which makes 16 kHz microphone audio, synthetic speech and FSDD look alike without extra filtering.
 Synthetic clips are made once by the speech synthesisers installed on the machine and cached in
 .cache/speech/ (a few minutes the first time; if none is installed, training uses FSDD alone).
