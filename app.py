@@ -14,6 +14,7 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
 from mmdemo.data.inputs import MAX_FILE_BYTES  # noqa: E402
 from mmdemo.models.hf import register_flag_backends  # noqa: E402
+from mmdemo.registry import use_native_conv_kernels  # noqa: E402
 from mmdemo.ui import build_demo  # noqa: E402
 
 
@@ -71,15 +72,6 @@ def limit_malloc_arenas(arenas: int = 2, trim_every_s: float = 10.0):
             time.sleep(trim_every_s)
             libc.malloc_trim(0)
     threading.Thread(target=trim, daemon=True, name="malloc-trim").start()
-
-
-def use_native_conv_kernels():
-    """oneDNN (mkldnn) builds and keeps a kernel and its buffers for every input shape it sees; recordings
-    and texts come in every length, so a long-running server kept growing (benchmarks/memory.py: 1,500
-    classify requests of random length, RSS +63.7 MB). PyTorch's native CPU convolutions keep nothing
-    (+1.8 MB) and were as fast here (benchmarks/latency.py: VQA and classify the same, caption +1-2 ms)."""
-    import torch
-    torch.backends.mkldnn.enabled = False
 
 
 def main(argv=None):

@@ -17,7 +17,7 @@ import torch  # noqa: E402
 
 import mmdemo  # noqa: E402
 
-torch.backends.mkldnn.enabled = False   # the convolutions the server runs (app.use_native_conv_kernels)
+mmdemo.use_native_conv_kernels()   # measure the convolutions the server runs
 
 CASES = {"vqa": dict(image=str(ROOT / "examples" / "vqa" / "0.png"), text="what color is the shape?")}
 CASES["classify"] = dict(image=str(ROOT / "examples" / "classify" / "drawn_7.png"), text="seven",   # all three inputs

@@ -3,7 +3,7 @@ RSS of one process after N predictions with random-length audio (0.2-3 s) and te
 
     python benchmarks/memory.py [--requests 1500] [--mkldnn]
 
-By default it runs with the server's settings (app.use_native_conv_kernels: PyTorch's native CPU
+By default it runs with the server's settings (mmdemo.use_native_conv_kernels: PyTorch's native CPU
 convolutions); --mkldnn keeps oneDNN, which keeps a kernel and buffers per input shape.
 """
 import argparse
@@ -30,7 +30,8 @@ def main():
     ap.add_argument("--requests", type=int, default=1500)
     ap.add_argument("--mkldnn", action="store_true", help="keep oneDNN convolutions (PyTorch's default)")
     args = ap.parse_args()
-    torch.backends.mkldnn.enabled = args.mkldnn   # off = what the server runs (app.use_native_conv_kernels)
+    if not args.mkldnn:
+        mmdemo.use_native_conv_kernels()   # what the server runs
     torch.set_num_threads(1)
     model = mmdemo.load("classify")
     rng = np.random.default_rng(0)

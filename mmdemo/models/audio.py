@@ -57,10 +57,12 @@ def batch_mels(mels: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
     """List of (N_MELS, T_i) -> (B, N_MELS, T_max) padded with zeros, lengths (B,).
     Padding never reaches the pooled vector: windows that overlap it are masked."""
     lengths = torch.tensor([m.shape[1] for m in mels])
-    x = torch.zeros(len(mels), N_MELS, int(lengths.max()))
-    for i, m in enumerate(mels):
-        x[i, :, : m.shape[1]] = m
-    return x, lengths
+    return nn.utils.rnn.pad_sequence([m.T for m in mels], batch_first=True).transpose(1, 2), lengths
+
+
+def mel_batch(waves) -> tuple[torch.Tensor, torch.Tensor]:
+    """16 kHz clips -> the encoder's input: batch_mels of their log_mels."""
+    return batch_mels([log_mel(w) for w in waves])
 
 
 class AudioEncoder(nn.Module):
@@ -140,7 +142,7 @@ def clip_vectors(encoder: AudioEncoder, waves) -> list[torch.Tensor]:
     """The frozen speech-embedding vectors of each clip: a list of (N_i, 96) float16 tensors (a cache)."""
     out = []
     for w in waves:
-        v, valid = encoder.vectors(*batch_mels([log_mel(w)]))
+        v, valid = encoder.vectors(*mel_batch([w]))
         out.append(v[0, valid[0]].half())
     return out
 
@@ -160,11 +162,9 @@ def augmented_vectors(encoder: AudioEncoder, waves, views: int, seed: int = 0, v
 
 
 def _pad_vectors(seqs: list[torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-    n = max(len(s) for s in seqs)
-    v, valid = torch.zeros(len(seqs), n, se.DIM), torch.zeros(len(seqs), n, dtype=torch.bool)
-    for i, s in enumerate(seqs):
-        v[i, :len(s)], valid[i, :len(s)] = s.float(), True
-    return v, valid
+    """Cached (N_i, 96) vectors -> (B, N_max, 96) padded with zeros, valid (B, N_max)."""
+    v = nn.utils.rnn.pad_sequence([s.float() for s in seqs], batch_first=True)
+    return v, torch.arange(v.shape[1]) < torch.tensor([len(s) for s in seqs])[:, None]
 
 
 def train_digit_net(waves, labels, epochs: int = 12, views: int = 6, seed: int = 0, threads: int | None = None,

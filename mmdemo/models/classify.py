@@ -171,11 +171,6 @@ def prepare_image(image, config: dict) -> np.ndarray:
     return (load_square(image, config.get("image_size", 32)).astype(np.float32) / 255.0).transpose(2, 0, 1)
 
 
-def audio_batch(waves: list[np.ndarray]):
-    a = audio_module()
-    return a.batch_mels([a.log_mel(w) for w in waves])
-
-
 @torch.no_grad()
 def encode_all(net: TriModalNet, modality: str, data, batch: int = 256) -> tuple[torch.Tensor, torch.Tensor]:
     """Frozen pooled features and unimodal-head logits for a whole data set (images array, list of
@@ -189,7 +184,7 @@ def encode_all(net: TriModalNet, modality: str, data, batch: int = 256) -> tuple
         elif modality == "text":
             x = encode_chars(list(chunk))
         else:
-            x = audio_batch(list(chunk))
+            x = audio_module().mel_batch(list(chunk))
         feats.append(net.encode(modality, x)[0])
     f = torch.cat(feats) if feats else torch.zeros(0, net.feat_dims[net.modalities.index(modality)])
     return f, net.heads[modality](f)
@@ -260,8 +255,10 @@ class TriModalClassifier:
         return got
 
     @torch.no_grad()
-    def features(self, got: dict) -> tuple[list[torch.Tensor], torch.Tensor, dict]:
-        feats, attention = [], {}
+    def features(self, got: dict) -> tuple[list[torch.Tensor], torch.Tensor, dict, dict]:
+        """-> each modality's pooled vector, which are present, their attention, and the log-mel the
+        audio encoder read (the picture its frame weights are drawn on)."""
+        feats, attention, mel = [], {}, {}
         for m, dim in zip(self.modalities, self.net.feat_dims):
             if m not in got:
                 feats.append(torch.zeros(1, dim))
@@ -271,12 +268,13 @@ class TriModalClassifier:
             elif m == "text":
                 x = encode_chars([got[m]])
             else:
-                x = audio_batch([got[m]])
+                x = audio_module().mel_batch([got[m]])
+                mel[m] = x[0][0].numpy()
             f, w = self.net.encode(m, x)
             feats.append(f)
             attention[m] = w[0].numpy()
         present = torch.tensor([[m in got for m in self.modalities]])
-        return feats, present, attention
+        return feats, present, attention, mel
 
     # -- prediction
 
@@ -284,7 +282,7 @@ class TriModalClassifier:
     def predict(self, image=None, text=None, audio=None, top_k: int = 5) -> Prediction:
         trimmed = {}
         got = self.inputs(image, text, audio, notes=trimmed)
-        feats, present, attention = self.features(got)
+        feats, present, attention, mel = self.features(got)
         variant = self.net.variants[self.variant]
         logits, weights, uni = variant(feats, present)
         probs = logits.softmax(-1)[0]
@@ -320,7 +318,7 @@ class TriModalClassifier:
             notes["text"] = ("Attention pooling of the character CNN: the softmax weight of each character, "
                              "summed per word.")
         if "audio" in got:
-            extras["mel"] = audio_module().log_mel(got["audio"]).numpy()
+            extras["mel"] = mel["audio"]
             notes["audio"] = ("Attention pooling over time of the audio encoder: the softmax weight of each "
                               "80 ms step of the pretrained speech-embedding CNN (each step's vector sees a 0.76 s "
                               "window; its weight is drawn over the window's central 80 ms), over the log-mel "
