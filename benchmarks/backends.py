@@ -15,20 +15,18 @@ import math
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
-import torch  # noqa: E402
+import numpy as np
+import torch
 
-import mmdemo  # noqa: E402
-from mmdemo.models import hf, hf_random  # noqa: E402
+import mmdemo
+from mmdemo.backends import hf, hf_random
+from mmdemo.paths import ROOT
 
 IMAGE = str(ROOT / "examples" / "vqa" / "0.png")
 SPEECH = (16000, (0.3 * np.sin(2 * np.pi * 440 * np.arange(5 * 16000) / 16000)).astype(np.float32))   # 5 s

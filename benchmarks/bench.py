@@ -17,20 +17,16 @@ import math
 import os
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "benchmarks"))
+import torch
+from gradio_client import Client
+from latency import CASES, measure
 
-import torch  # noqa: E402
-from gradio_client import Client  # noqa: E402
-
-import mmdemo  # noqa: E402
-from latency import CASES, measure  # noqa: E402
-from mmdemo import serve  # noqa: E402
+import mmdemo
+from mmdemo import serve
+from mmdemo.paths import ROOT
 
 ENDPOINTS = {"vqa": "/vqa", "caption": "/caption", "classify": "/classify"}   # task -> endpoint
 TARGETS = {"e2e_over_echo_plus_model": 1.5, "cold_start_s": 8.0, "vilt_over_vqa": 20.0, "blip_over_caption": 50.0}
@@ -77,7 +73,7 @@ def vilt_vqa(image_path: str, question: str):
     from transformers import ViltConfig, ViltForQuestionAnswering, ViltImageProcessor
     model = ViltForQuestionAnswering(ViltConfig(num_labels=3129)).eval()
     pixels = ViltImageProcessor()(Image.open(image_path).convert("RGB"), return_tensors="pt")
-    tokens = mmdemo.models.encoders.MiniLMEncoder.shared().tokenizer(question, return_tensors="pt")   # same uncased BERT vocabulary
+    tokens = mmdemo.nn.text.MiniLMEncoder.shared().tokenizer(question, return_tensors="pt")   # same uncased BERT vocabulary
 
     @torch.no_grad()
     def run():
@@ -90,7 +86,11 @@ def blip_caption(image_path: str, new_tokens: int):
     """BLIP-base captioning (BlipConfig() = Salesforce/blip-image-captioning-base's architecture),
     greedy, generating exactly as many tokens as the built-in caption has."""
     from PIL import Image
-    from transformers import BlipConfig, BlipForConditionalGeneration, BlipImageProcessor
+    from transformers import (
+        BlipConfig,
+        BlipForConditionalGeneration,
+        BlipImageProcessor,
+    )
     model = BlipForConditionalGeneration(BlipConfig()).eval()
     pixels = BlipImageProcessor()(Image.open(image_path).convert("RGB"), return_tensors="pt")["pixel_values"]
 

@@ -6,16 +6,13 @@ import argparse
 import json
 import platform
 import statistics
-import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import torch
 
-import torch  # noqa: E402
-
-import mmdemo  # noqa: E402
+import mmdemo
+from mmdemo.paths import ROOT
 
 mmdemo.use_native_conv_kernels()   # measure the convolutions the server runs
 

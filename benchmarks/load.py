@@ -18,13 +18,11 @@ import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+import numpy as np
+from gradio_client import Client
 
-import numpy as np  # noqa: E402
-from gradio_client import Client  # noqa: E402
-
-from mmdemo import serve  # noqa: E402
+from mmdemo import serve
+from mmdemo.paths import ROOT
 
 ENDPOINTS = ["/vqa", "/caption", "/classify"]        # the ones the app has are used, in turn
 QUESTIONS = ["what color is the shape?", "what is the shape?", "is there a circle?", "is it red?"]

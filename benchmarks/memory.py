@@ -8,17 +8,12 @@ convolutions); --mkldnn keeps oneDNN, which keeps a kernel and buffers per input
 """
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
+import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-import torch  # noqa: E402
-
-import mmdemo  # noqa: E402
+import mmdemo
 
 
 def rss_mb() -> float:

@@ -3,7 +3,7 @@ build the model, plus the measured metrics) and README.md (the model card)."""
 from __future__ import annotations
 
 import json
-import os
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -11,13 +11,23 @@ from safetensors.torch import load_file, save_file
 
 from .errors import MMDemoError
 
-CHECKPOINTS = Path(os.environ.get("MMDEMO_CHECKPOINTS", Path(__file__).resolve().parent.parent / "checkpoints"))
 MAX_CHECKPOINT_BYTES = 10 * 2**20   # built-in checkpoints stay small enough for a Space without LFS
 
 
-def save(folder, module: torch.nn.Module, config: dict, card: str) -> Path:
+@dataclass
+class Trained:
+    """What a task's train() returns; mmdemo/train.py saves it (save(folder, **vars(trained)))."""
+    module: torch.nn.Module
+    config: dict                      # how to build the model, the training settings, the measured metrics
+    card: str                         # the model card (README.md)
+    files: dict[str, str] = field(default_factory=dict)   # other files to write beside them: name -> text
+
+
+def save(folder, module: torch.nn.Module, config: dict, card: str, files: dict[str, str] | None = None) -> Path:
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    for name, text in (files or {}).items():
+        (folder / name).write_text(text)
     state = {k: v.detach().cpu().contiguous() for k, v in module.state_dict().items()}
     save_file(state, folder / "model.safetensors")
     (folder / "config.json").write_text(json.dumps(config, indent=2) + "\n")

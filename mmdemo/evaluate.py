@@ -1,93 +1,44 @@
-"""Measure a registered model on its task's official test split.
+"""Measure a registered model of a task on its test data.
 
-    python -m mmdemo.evaluate vqa [--model NAME] [--limit N] [--json]
+    python -m mmdemo.evaluate TASK [--model NAME] [--limit N] [--json] [task options]
+    python -m mmdemo.evaluate TASK --help        # the task's own options too
+
+TASK is any task folder with an evaluate.py (mmdemo/tasks/); its evaluate(model, limit, **options)
+returns a dict of metrics, printed here (one JSON object with --json; else one line per metric and,
+where the task has one, its report(metrics)).
 """
 from __future__ import annotations
 
 import argparse
 import json
 import sys
-import time
 
-import numpy as np
-
-from .evaluate_caption import evaluate_caption
-
-
-def accuracy_by(pred: list[str], gold: list[str], groups: list[str]) -> dict[str, float]:
-    out = {}
-    for g in sorted(set(groups)):
-        sel = [p == t for p, t, k in zip(pred, gold, groups) if k == g]
-        out[g] = float(np.mean(sel))
-    return out
-
-
-def answer_all(model, images, image_rows, questions, batch: int = 1024):
-    """The model's answers to many questions, and its image attention for each, batched (each
-    batch runs every image it needs once)."""
-    preds, attention = [], []
-    for s in range(0, len(questions), batch):
-        rows, index = np.unique(image_rows[s:s + batch], return_inverse=True)
-        out = model.run(images[rows], questions[s:s + batch], index)
-        preds += [model.answers[i] for i in out["probs"].argmax(-1).tolist()]
-        attention.append(out["image_attention"].numpy())
-    return preds, np.concatenate(attention)
-
-
-def evaluate_vqa(model, limit: int | None = None) -> dict:
-    """Official easy-VQA test split (first `limit` questions if given) + the held-out paraphrases."""
-    from .data.easyvqa import TEST_PARAPHRASES, load_split, make_paraphrases, object_cells, question_type
-    test = load_split("test")
-    n = len(test.questions) if limit is None else min(limit, len(test.questions))
-    t0 = time.perf_counter()
-    pred, attention = answer_all(model, test.images, test.image_index[:n], test.questions[:n])
-    seconds = time.perf_counter() - t0
-    on_object = object_cells(test.images)[test.image_index[:n]]
-    peak = attention.reshape(n, -1).argmax(1)
-    gold, types = test.answers[:n], test.types[:n]
-    pq, pa, prow = make_paraphrases(TEST_PARAPHRASES, test.attributes, n_per_template=10, seed=0)
-    ppred, _ = answer_all(model, test.images, prow, pq)
-    return {
-        "task": "vqa", "model": model.name, "split": "easy-vqa test" + ("" if limit is None else f" (first {n})"),
-        "n": n, "accuracy": float(np.mean([p == g for p, g in zip(pred, gold)])),
-        "accuracy_per_type": accuracy_by(pred, gold, types),
-        "n_per_type": {t: types.count(t) for t in sorted(set(types))},
-        "grounding": {"attention_mass_on_object": float((attention * on_object).sum((1, 2)).mean()),
-                      "peak_on_object": float(on_object.reshape(n, -1)[np.arange(n), peak].mean())},
-        "paraphrases": {"templates": len(TEST_PARAPHRASES), "n": len(pq),
-                        "accuracy": float(np.mean([p == g for p, g in zip(ppred, pa)])),
-                        "accuracy_per_type": accuracy_by(ppred, pa, [question_type(a) for a in pa])},
-        "seconds": round(seconds, 2),
-    }
-
-
-def evaluate_classify(model, limit: int | None = None, all_variants: bool = False) -> dict:
-    from .evaluate_classify import evaluate_classify as run
-    return run(model, limit, all_variants)
-
-
-EVALUATORS = {"vqa": evaluate_vqa, "classify": evaluate_classify, "caption": evaluate_caption}
+from . import tasks
 
 
 def main(argv=None):
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("task", choices=sorted(EVALUATORS))
+    argv = sys.argv[1:] if argv is None else list(argv)
+    ap = argparse.ArgumentParser(prog="python -m mmdemo.evaluate", description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("task", choices=tasks.with_part("evaluate"))
     ap.add_argument("--model", default=None, help="registered model name (default: the task's default)")
     ap.add_argument("--limit", type=int, default=None, help="only the first N test items")
     ap.add_argument("--json", action="store_true", help="print one JSON object")
-    ap.add_argument("--all", action="store_true", help="classify: every fusion variant, plus the comparison table")
+    known, _ = ap.parse_known_args([a for a in argv if a not in ("-h", "--help")] or ["--help"])
+    module = tasks.part(known.task, "evaluate")
+    if hasattr(module, "add_arguments"):
+        module.add_arguments(ap)
     args = ap.parse_args(argv)
+    options = {k: v for k, v in vars(args).items() if k not in ("task", "model", "limit", "json")}
     import mmdemo
-    extra = {"all_variants": True} if args.all else {}
-    metrics = EVALUATORS[args.task](mmdemo.load(args.task, args.model), args.limit, **extra)
+    metrics = module.evaluate(mmdemo.load(args.task, args.model), args.limit, **options)
     if args.json:
         print(json.dumps(metrics))
         return
     for k, v in metrics.items():
         print(f"{k:>18}: {v}")
-    if args.task == "classify":
-        from .evaluate_classify import comparison_table
-        print(comparison_table(metrics))
+    if hasattr(module, "report"):
+        print(module.report(metrics))
 
 
 if __name__ == "__main__":

@@ -1,32 +1,15 @@
 """Task -> model registry, timm-style: `@register` on plain factories, `list_models`, `load`.
 
 Every model is built once per process and shared (the UI and the Python API get the same
-object). Every model's `predict(...)` returns a `Prediction`.
+object). Every model's `predict(...)` returns a `Prediction` (prediction.py). A name is registered
+once: a second `register` of the same task/name is refused.
 """
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
-
 from .errors import MMDemoError
-
-
-@dataclass
-class Prediction:
-    """What every task returns. Each explanation is a tensor the model itself computed."""
-    task: str                               # "vqa", "caption", "classify"
-    model: str                              # registry name of the model that answered
-    output: str                             # the answer / caption / class label
-    scores: dict[str, float]                # top candidates -> probability
-    fusion_weights: dict[str, float]        # modality -> weight (sums to 1), from the model
-    attention: dict[str, np.ndarray]        # "image": H x W in 0..1, "text": one weight per token, ...
-    tokens: dict[str, list[str]] = field(default_factory=dict)   # labels of 1-D attention arrays
-    notes: dict[str, str] = field(default_factory=dict)          # how each explanation was computed
-    extras: dict[str, Any] = field(default_factory=dict)         # task-specific results (beams, per-modality
-                                                                 # predictions, ablations, ...)
 
 
 _FACTORIES: dict[str, dict[str, Callable[[], Any]]] = {}   # task -> name -> factory
@@ -43,6 +26,8 @@ def register(task: str, name: str | None = None, default: bool = False,
     (e.g. on the Hugging Face Hub); loading an unavailable model raises its message."""
     def wrap(fn):
         model_name = name or fn.__name__
+        if model_name in _FACTORIES.get(task, {}):
+            raise MMDemoError(f"A {task} model named {model_name!r} is already registered; pick another name.")
         _FACTORIES.setdefault(task, {})[model_name] = fn
         if available is not None:
             _AVAILABLE[(task, model_name)] = available
@@ -88,11 +73,11 @@ def load(task: str, name: str | None = None):
         return _LOADED[(task, name)]
 
 
-def use_native_conv_kernels():
-    """oneDNN (mkldnn) builds and keeps a kernel and its buffers for every input shape it sees; recordings
-    and texts come in every length, so a long-running server kept growing (benchmarks/memory.py: 1,500
-    classify requests of random length, RSS +63.7 MB). PyTorch's native CPU convolutions keep nothing
-    (+1.8 MB) and were as fast here (benchmarks/latency.py: VQA and classify the same, caption +1-2 ms).
-    app.py calls this at start; call it in your own long-running server too."""
-    import torch
-    torch.backends.mkldnn.enabled = False
+def is_registered(task: str, name: str) -> bool:
+    return name in _FACTORIES.get(task, {})
+
+
+def set_default(task: str, name: str) -> None:
+    if not is_registered(task, name):
+        raise MMDemoError(f"No {task} model named {name!r} to make the default.")
+    _DEFAULTS[task] = name

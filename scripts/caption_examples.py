@@ -3,17 +3,13 @@
 
     python scripts/caption_examples.py
 """
-import sys
-from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from mmdemo.data.mnist import load_mnist  # noqa: E402
-from mmdemo.data.scenes import Pieces, caption_words, sample_scene  # noqa: E402
+from mmdemo.datasets.mnist import load_mnist
+from mmdemo.datasets.scenes import Pieces, caption_words, sample_scene
+from mmdemo.paths import ROOT
 
 OUT = ROOT / "examples" / "caption"
 

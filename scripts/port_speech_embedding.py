@@ -20,10 +20,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from mmdemo import checkpoint                                  # noqa: E402
-from mmdemo.models import speech_embedding as se              # noqa: E402
+from mmdemo import checkpoint
+from mmdemo.nn import speech_embedding as se
+from mmdemo.paths import ROOT
 
 MODELS = "openwakeword/resources/models/"
 REFERENCE = ROOT / "tests" / "data" / "speech_embedding_reference.npz"
@@ -37,7 +36,7 @@ CARD = """# speech-embedding: Google's pretrained speech embedding CNN (frozen)
   Apache-2.0 code; its README credits this model to Google under Apache-2.0 and puts its own wake-word
   models, which we do not use, under CC BY-NC-SA 4.0). `python scripts/port_speech_embedding.py`
   copies the weights into this safetensors file.
-- Input: `mmdemo.models.speech_embedding.speech_mel` (torchaudio MelSpectrogram, 32 bands, 60-3800 Hz,
+- Input: `mmdemo.nn.speech_embedding.speech_mel` (torchaudio MelSpectrogram, 32 bands, 60-3800 Hz,
   25 ms windows every 10 ms, log10 scaled as the model expects). Output: a 96-d vector per 80 ms,
   each from a 0.76 s window.
 - Check: the torch port reproduces ONNX Runtime's mel and embedding on a seeded test signal:

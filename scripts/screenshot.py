@@ -6,15 +6,12 @@ Starts app.py on a free port, uploads an example image, asks a question, waits f
 and the explanations, and saves a full-page screenshot.
 """
 import argparse
-import sys
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-
-from mmdemo import serve  # noqa: E402
+from mmdemo import serve
+from mmdemo.paths import ROOT
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]

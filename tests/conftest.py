@@ -1,5 +1,4 @@
 import os
-import sys
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
@@ -7,9 +6,25 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 import pytest  # noqa: E402
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "data(*names): the test reads these data sets (mmdemo.paths.DATASETS); "
+                                       "skipped when one is absent, failed instead where MMDEMO_REQUIRE_DATA=1 (CI)")
+
+
+def pytest_runtest_setup(item):
+    from mmdemo import MMDemoError, paths
+    for mark in item.iter_markers("data"):
+        for name in mark.args:
+            try:
+                paths.dataset(name)
+            except MMDemoError as e:
+                if os.environ.get("MMDEMO_REQUIRE_DATA"):
+                    pytest.fail(f"MMDEMO_REQUIRE_DATA is set and a data set is missing: {e}")
+                pytest.skip(str(e))
 
 
 @pytest.fixture(scope="session")

@@ -17,7 +17,7 @@ import torch
 
 import mmdemo
 from mmdemo import registry
-from mmdemo.models import hf, hf_random
+from mmdemo.backends import hf, hf_random
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = str(ROOT / "examples" / "vqa" / "0.png")
@@ -103,7 +103,7 @@ def test_clip_map_is_drawn_on_the_square_it_sees(tiny, fresh_registry):
     from PIL import Image
     wide = Image.new("RGB", (90, 30), "white")
     pred = load_tiny(tiny, "clip").predict(image=wide, text="a cat, a dog")
-    assert pred.extras["image"].size == (30, 30) and pred.attention["image"].shape == (4, 4)
+    assert pred.extras.image.size == (30, 30) and pred.attention["image"].shape == (4, 4)
 
 
 def test_caption_has_one_map_per_word(tiny, fresh_registry):
@@ -187,7 +187,7 @@ def test_uncached_hub_id_with_the_hub_allowed_is_checked_once_quickly(monkeypatc
 
 
 def test_model_choices_mark_what_is_not_downloaded(tiny, fresh_registry):
-    from mmdemo.ui.common import model_choices, model_dropdown
+    from mmdemo.ui.components import model_choices, model_dropdown
     name = hf.register_backend("zeroshot", str(tiny["clip"]))
     choices = dict((value, label) for label, value in model_choices("zeroshot"))
     assert choices["clip"] == "clip (not downloaded)" and choices[name] == name
@@ -196,15 +196,14 @@ def test_model_choices_mark_what_is_not_downloaded(tiny, fresh_registry):
 
 
 def test_backend_flag_registers_folders(tiny, fresh_registry):
-    names = hf.register_flag_backends(["--port", "1", "--backend", f"audio={tiny['ast']}",
-                                       "--backend", f"vqa={tiny['blip-vqa']}"])
+    names = hf.register_backend_specs([f"audio={tiny['ast']}", f"vqa={tiny['blip-vqa']}"])
     assert names[0] in mmdemo.list_models("audio") and names[1] in mmdemo.list_models("vqa")
     assert isinstance(mmdemo.load("vqa", names[1]), hf.BlipVQA)      # kind read from config.json
-    with pytest.raises(SystemExit):
-        hf.register_flag_backends(["--backend", "zeroshot"])
+    with pytest.raises(mmdemo.MMDemoError, match="TASK=HUB_ID_OR_FOLDER"):
+        hf.register_backend_specs(["zeroshot"])
     with pytest.raises(mmdemo.MMDemoError, match="No backend"):
         hf.register_backend("audio", str(tiny["clip"]))
-    missing = hf.register_flag_backends(["--backend", "zeroshot=/no/such/folder"])[0]
+    missing = hf.register_backend_specs(["zeroshot=/no/such/folder"])[0]
     with pytest.raises(mmdemo.MMDemoError, match="folder /no/such/folder does not exist"):
         mmdemo.load("zeroshot", missing)
 

@@ -7,7 +7,7 @@ import pytest
 
 import mmdemo
 from mmdemo import MMDemoError
-from mmdemo.data.inputs import load_audio, load_image, load_text
+from mmdemo.inputs import load_audio, load_image, load_text
 from mmdemo.serve import endpoint_args
 
 from badinputs import AUDIO_CASES, CASES, IMAGE_CASES, TASKS, TEXT_CASES, good_inputs
@@ -27,7 +27,7 @@ def has_notice(pattern: str, texts) -> bool:
 
 @pytest.mark.parametrize("case", IMAGE_CASES + TEXT_CASES + AUDIO_CASES, ids=lambda c: c.name)
 def test_input_layer(case, tmp_path):
-    """mmdemo.data.inputs alone (what every task decodes with), whichever tasks are registered."""
+    """mmdemo.inputs alone (what every task decodes with), whichever tasks are registered."""
     (modality, value), = case.make(tmp_path).items()
     decode = INPUT_LAYER[modality]
     if case.error:

@@ -9,10 +9,11 @@ from gradio_client import handle_file
 from PIL import Image
 
 import mmdemo
-from mmdemo import MMDemoError, Prediction, checkpoint
-from mmdemo.data import scenes
-from mmdemo.evaluate_caption import bleu4, evaluate_caption, grounding
-from mmdemo.ui.caption import STRIP_COLUMNS, STRIP_LABEL, STRIP_SIZE
+from mmdemo import MMDemoError, Prediction, paths
+from mmdemo.datasets import scenes
+from mmdemo.tasks.caption.evaluate import bleu4, grounding
+from mmdemo.tasks.caption.evaluate import evaluate as evaluate_caption
+from mmdemo.tasks.caption.panel import STRIP_COLUMNS, STRIP_LABEL, STRIP_SIZE
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENE = os.path.join(ROOT, "examples", "caption", "scene-four-objects.png")
@@ -31,6 +32,7 @@ def test_pieces():
 
 # --- generator -------------------------------------------------------------------------------------
 
+@pytest.mark.data('mnist')
 def test_generator_is_deterministic():
     a = scenes.build("test", 30, seed=5, cache=False)
     b = scenes.build("test", 30, seed=5, cache=False)
@@ -39,6 +41,7 @@ def test_generator_is_deterministic():
     assert not np.array_equal(a["images"], c["images"])
 
 
+@pytest.mark.data('mnist')
 def test_boxes_hold_their_objects_and_nothing_else(test_pieces):
     rng = np.random.default_rng(0)
     for _ in range(40):
@@ -64,6 +67,7 @@ def test_boxes_hold_their_objects_and_nothing_else(test_pieces):
                         a["box"][3] <= b["box"][1] or b["box"][3] <= a["box"][1]
 
 
+@pytest.mark.data('mnist')
 def test_caption_grammar_follows_the_boxes():
     objects = [{"noun": "triangle", "color": "red", "box": (5, 5, 25, 25)},       # small
                {"noun": "seven", "color": "blue", "box": (30, 10, 68, 48)},        # large, right of it
@@ -75,6 +79,7 @@ def test_caption_grammar_follows_the_boxes():
     assert scenes.decode(scenes.encode(words)) == words
 
 
+@pytest.mark.data('mnist')
 def test_heldout_pairs_never_in_training_and_always_in_the_heldout_split():
     def pairs(data):
         out = []
@@ -128,7 +133,7 @@ def test_prediction_contract(model):
     assert heat.shape == (len(words), 12, 12)                       # one heatmap per word
     assert heat.min() >= 0 and heat.max() <= 1
     assert np.allclose(heat.sum((1, 2)), 1, atol=1e-4)             # each a softmax over the regions
-    beta = pred.extras["word_fusion"]
+    beta = pred.extras.word_fusion
     assert len(beta) == len(words) and all(0 <= b <= 1 for b in beta)
     assert set(pred.fusion_weights) == {"image", "language"}
     assert sum(pred.fusion_weights.values()) == pytest.approx(1)
@@ -148,8 +153,9 @@ def test_beam_search_returns_ranked_beams(model):
     assert probs[0] >= greedy.scores[greedy.output] - 1e-6          # beam search finds at least as likely
 
 
+@pytest.mark.data('mnist')
 def test_captions_the_demo_examples(model):
-    from mmdemo.data.mnist import load_mnist
+    from mmdemo.datasets.mnist import load_mnist
     digits, labels = load_mnist("test")
     assert model.predict(image=digits[0]).output == f"a large white {scenes.DIGITS[labels[0]]}"
     shape = model.predict(image=os.path.join(ROOT, "examples", "vqa", "0.png")).output   # a red triangle
@@ -161,6 +167,7 @@ def test_same_caption_for_pil_array_and_path(model):
     assert len(captions) == 1
 
 
+@pytest.mark.data('mnist')
 def test_committed_checkpoint_quality_on_fixed_slice(model):
     m = evaluate_caption(model, limit=300)        # the first 300 of each test split
     assert m["test"]["n"] == 300
@@ -170,7 +177,7 @@ def test_committed_checkpoint_quality_on_fixed_slice(model):
 
 
 def test_model_card_reports_the_committed_metrics():
-    folder = checkpoint.CHECKPOINTS / "caption"
+    folder = paths.checkpoints("caption")
     config = json.loads((folder / "config.json").read_text())
     card = (folder / "README.md").read_text()
     assert f"{config['metrics']['test']['bleu4']:.4f}" in card

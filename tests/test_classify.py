@@ -13,11 +13,11 @@ import soundfile as sf
 from PIL import Image, ImageDraw
 
 import mmdemo
-from mmdemo.data import digits
+from mmdemo.tasks.classify import data as digits
+from mmdemo import checkpoint, paths
 from mmdemo.errors import MMDemoError
 
 ROOT = Path(__file__).resolve().parent.parent
-FSDD = ROOT.parent / "shared" / "data" / "fsdd" / "recordings"
 VARIANTS = ["digits-gated", "digits-early", "digits-late", "digits-xattn"]
 
 
@@ -43,7 +43,7 @@ def model():
 
 @pytest.fixture(scope="module")
 def seven_wav() -> Path:
-    return FSDD / "7_jackson_0.wav"   # FSDD official test split (index 0)
+    return paths.dataset("fsdd") / "recordings" / "7_jackson_0.wav"   # FSDD official test split (index 0)
 
 
 # ---- contract
@@ -54,6 +54,7 @@ def test_registry_has_the_fusion_family():
     assert set(VARIANTS) <= set(names)
 
 
+@pytest.mark.data('fsdd')
 @pytest.mark.parametrize("name", VARIANTS)
 def test_prediction_contract(name, seven_wav):
     pred = mmdemo.load("classify", name).predict(image=draw_digit(7), text="seven", audio=str(seven_wav))
@@ -65,10 +66,10 @@ def test_prediction_contract(name, seven_wav):
     assert all(w >= 0 for w in pred.fusion_weights.values())
     assert pred.attention["image"].shape == (7, 7) and abs(pred.attention["image"].sum() - 1) < 1e-4
     assert pred.tokens["text"] == ["seven"] and abs(pred.attention["text"].sum() - 1) < 1e-4
-    assert pred.attention["audio"].shape == (pred.extras["mel"].shape[1],)
+    assert pred.attention["audio"].shape == (pred.extras.mel.shape[1],)
     assert abs(pred.attention["audio"].sum() - 1) < 1e-4
-    assert set(pred.extras["unimodal"]) == {"image", "text", "audio"}
-    assert set(pred.extras["ablation"]) == {"image", "text", "audio"}
+    assert set(pred.extras.unimodal) == {"image", "text", "audio"}
+    assert set(pred.extras.ablation) == {"image", "text", "audio"}
     assert {"fusion", "ablation", "image", "text", "audio"} <= set(pred.notes)
 
 
@@ -82,9 +83,10 @@ def test_late_fusion_weights_are_the_learned_alpha(model):
 
 # ---- every subset of the three inputs
 
+@pytest.mark.data('fsdd')
 @pytest.mark.parametrize("subset", [s for k in (1, 2, 3) for s in itertools.combinations(("image", "text", "audio"), k)])
 def test_each_modality_subset(subset, model, seven_wav):
-    from mmdemo.data.mnist import load_mnist
+    from mmdemo.datasets.mnist import load_mnist
     images, labels = load_mnist("test")
     assert labels[0] == 7
     given = {"image": images[0], "text": "the number sevn", "audio": str(seven_wav)}
@@ -95,7 +97,7 @@ def test_each_modality_subset(subset, model, seven_wav):
             assert pred.fusion_weights[m] == 0.0
         assert (m in pred.attention) == (m in subset)
     assert abs(sum(pred.fusion_weights.values()) - 1) < 1e-4
-    assert set(pred.extras["ablation"]) == (set(subset) if len(subset) > 1 else set())
+    assert set(pred.extras.ablation) == (set(subset) if len(subset) > 1 else set())
 
 
 def test_no_input_and_bad_input_are_refused(model):
@@ -121,9 +123,14 @@ def test_mnist_like_centres_and_scales():
     assert x[0].max() == 0 and x[:, 0].max() == 0           # white background became black
 
 
-def test_sketchpad_value_is_accepted():
+def test_sketchpad_value_is_unwrapped_by_the_ui():
+    from mmdemo.ui.components import drawn_image
     rgba = draw_digit(7).convert("RGBA")
-    assert digits.mnist_like({"background": None, "layers": [rgba], "composite": rgba}).shape == (28, 28)
+    picture = drawn_image({"background": None, "layers": [rgba], "composite": rgba})
+    assert digits.mnist_like(picture).shape == (28, 28)                      # models see a picture, not a dict
+    blank = Image.new("RGBA", (280, 280), (255, 255, 255, 255))
+    assert drawn_image({"background": None, "layers": [], "composite": blank}) is None   # nothing drawn
+    assert drawn_image(None) is None
 
 
 @pytest.mark.parametrize("digit", [0, 1, 7])
@@ -133,10 +140,11 @@ def test_drawn_digit_is_recognised(model, digit):
 
 # ---- the committed checkpoint on fixed slices
 
+@pytest.mark.data('mnist')
 def test_image_and_text_heads_on_fixed_slices(model):
     import torch
-    from mmdemo.data.mnist import load_mnist
-    from mmdemo.models.classify import encode_all
+    from mmdemo.datasets.mnist import load_mnist
+    from mmdemo.tasks.classify.model import encode_all
     images, labels = load_mnist("test")
     _, logits = encode_all(model.net, "image", images[:1000, None].astype(np.float32) / 255)
     assert float((logits.argmax(1).numpy() == labels[:1000]).mean()) >= 0.985
@@ -146,8 +154,9 @@ def test_image_and_text_heads_on_fixed_slices(model):
     assert torch.is_tensor(logits)
 
 
+@pytest.mark.data('mnist', 'fsdd')
 def test_fusion_beats_unimodal_under_corruption(model):
-    from mmdemo.evaluate_classify import evaluate_classify
+    from mmdemo.tasks.classify.evaluate import evaluate_digits as evaluate_classify
     m = evaluate_classify(model, limit=400)
     r = m["variants"]["digits-gated"]
     assert m["unimodal"]["clean"]["audio"] >= 0.9                      # FSDD official test split, 250 clips
@@ -182,11 +191,13 @@ def make_dataset(folder: Path, n_per_class: int = 16) -> Path:
 
 
 def test_manifest_training_end_to_end(tmp_path):
-    from mmdemo.models.classify import TriModalClassifier, discover, register_folder
-    from mmdemo.train_classify import train_manifest
+    from mmdemo.tasks.classify.model import TriModalClassifier, discover, register_folder
+    from mmdemo.tasks.classify.byod import train_manifest
     manifest = make_dataset(tmp_path)
     out = tmp_path / "mydata"
-    metrics = train_manifest(manifest, out, epochs=8)
+    trained = train_manifest(manifest, epochs=8)
+    checkpoint.save(out, **vars(trained))
+    metrics = trained.config["metrics"]
     assert (out / "model.safetensors").is_file() and (out / "README.md").is_file()
     assert metrics["n_val"] > 0 and metrics["validation_accuracy"]["gated"] >= 0.85
     discover(tmp_path)                       # what the app does with checkpoints/ at start-up
@@ -238,6 +249,7 @@ def test_app_refuses_a_folder_that_is_not_a_classifier(tmp_path):
 
 # ---- end to end through the app
 
+@pytest.mark.data('fsdd')
 def test_classify_endpoint_with_wav_and_drawing(client, tmp_path, seven_wav):
     from gradio_client import handle_file
     drawing = tmp_path / "seven.png"

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 
 from mmdemo import MMDemoError
-from mmdemo.data.inputs import MAX_TEXT_CHARS, load_audio, load_image, load_text
+from mmdemo.inputs import MAX_TEXT_CHARS, load_audio, load_image, load_text
 
 
 def png_bytes(img, **kw):
@@ -112,7 +112,7 @@ def test_audio_decoding(tmp_path):
 
 def test_audio_limits_trim_with_a_notice_and_refuse_too_short(tmp_path):
     import soundfile as sf
-    from mmdemo.data.inputs import MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS
+    from mmdemo.inputs import MAX_AUDIO_SECONDS, MIN_AUDIO_SECONDS
     notes = {}
     rate, x = load_audio((8000, np.zeros(8000 * 45, np.float32)), notes=notes)     # as Gradio's numpy type gives it
     assert x.size == int(MAX_AUDIO_SECONDS * 8000) and "45.0 s" in notes["audio"]

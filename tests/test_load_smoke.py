@@ -1,11 +1,6 @@
 """A tiny version of the load test (benchmarks/load.py): 4 clients x 5 requests against the shared
 app; every request answered, the server still up. The full run (16 x 200) is a benchmark."""
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "benchmarks"))
-
-from load import run_load  # noqa: E402
+from benchmarks.load import run_load
 
 
 def test_concurrent_clients_all_answered(live_app):

@@ -14,7 +14,7 @@ from gradio_client import Client, handle_file
 from safetensors.torch import save_file
 
 from mmdemo import MMDemoError, checkpoint, serve
-from mmdemo.models.vqa import VQANet
+from mmdemo.tasks.vqa.model import VQANet
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCES = [ROOT / "app.py", *(ROOT / "mmdemo").rglob("*.py"), *(ROOT / "benchmarks").rglob("*.py"),

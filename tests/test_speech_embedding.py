@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmdemo.models import speech_embedding as se
+from mmdemo.nn import speech_embedding as se
 
 REFERENCE = Path(__file__).parent / "data" / "speech_embedding_reference.npz"
 

@@ -6,11 +6,10 @@ import pytest
 from PIL import Image
 from safetensors.torch import load_file, save_file
 
-import mmdemo
-from mmdemo import MMDemoError, Prediction, checkpoint
-from mmdemo.data.easyvqa import TEST_PARAPHRASES, load_split, make_paraphrases
-from mmdemo.evaluate import evaluate_vqa
-from mmdemo.models.vqa import VQAModel
+from mmdemo import MMDemoError, Prediction, paths
+from mmdemo.datasets.easyvqa import TEST_PARAPHRASES, load_split, make_paraphrases
+from mmdemo.tasks.vqa.evaluate import evaluate as evaluate_vqa
+from mmdemo.tasks.vqa.model import VQAModel
 
 
 def test_prediction_contract(vqa_model, example_image):
@@ -76,7 +75,7 @@ def test_committed_checkpoint_quality_on_fixed_slice(vqa_model):
 
 
 def test_model_card_reports_the_committed_metrics():
-    folder = checkpoint.CHECKPOINTS / "vqa"
+    folder = paths.checkpoints("vqa")
     config = json.loads((folder / "config.json").read_text())
     card = (folder / "README.md").read_text()
     assert f"{config['metrics']['accuracy']:.4f}" in card
@@ -85,7 +84,7 @@ def test_model_card_reports_the_committed_metrics():
 
 
 def test_checkpoint_shapes_are_checked(tmp_path):
-    src = checkpoint.CHECKPOINTS / "vqa"
+    src = paths.checkpoints("vqa")
     shutil.copy(src / "config.json", tmp_path / "config.json")
     state = load_file(str(src / "model.safetensors"))
     state["head.2.weight"] = state["head.2.weight"][:5]
@@ -97,7 +96,7 @@ def test_checkpoint_shapes_are_checked(tmp_path):
 
 
 def test_paraphrase_sets_are_deterministic_and_disjoint():
-    from mmdemo.data.easyvqa import TRAIN_PARAPHRASES
+    from mmdemo.datasets.easyvqa import TRAIN_PARAPHRASES
     test = load_split("test")
     a = make_paraphrases(TEST_PARAPHRASES, test.attributes, 10, seed=0)
     b = make_paraphrases(TEST_PARAPHRASES, test.attributes, 10, seed=0)

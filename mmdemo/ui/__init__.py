@@ -1,6 +1,7 @@
 """The Gradio Blocks app. It knows models only through the registry: the shared inputs on the
-left, one tab per task on the right (a panel module per task in this folder), each panel drawing
-a Prediction (answer, scores, attention, fusion weights, and how they were made)."""
+left, one tab per task on the right (each task folder's panel.py, titled by its TITLE, shown when the
+task has models), each panel drawing a Prediction (answer, scores, attention, fusion weights, and
+how they were made). components.py and draw.py hold what the panels share."""
 from __future__ import annotations
 
 import os
@@ -8,15 +9,12 @@ from pathlib import Path
 
 import gradio as gr
 
-from .. import registry
-from ..data.inputs import MAX_AUDIO_SECONDS, MAX_FILE_BYTES, MAX_TEXT_CHARS
-from . import atomic_cache, audio, caption, classify, vqa, zeroshot
+from .. import registry, tasks
+from ..inputs import MAX_AUDIO_SECONDS, MAX_FILE_BYTES, MAX_TEXT_CHARS
+from . import atomic_cache
 
 # uploads and drawn outputs are deleted from Gradio's cache once this old (and when the server stops)
 CACHE_SECONDS = int(os.environ.get("MMDEMO_CACHE_SECONDS", 300))
-# each panel module has TASK, TITLE and build(inputs); shown when its task has models. The last two
-# are tasks of the pretrained backends only (mmdemo/models/hf.py).
-PANELS = [vqa, caption, classify, zeroshot, audio]
 
 INTRO = """# mmdemo — multimodal models that show their reasons
 Give an image, a text and a voice recording. Next to every answer you see **why**: where the model
@@ -55,7 +53,7 @@ def echo(image, text, audio):
 
 def build_demo() -> gr.Blocks:
     atomic_cache.install()   # concurrent requests never download a half-written picture
-    tasks = registry.list_tasks()
+    with_models = registry.list_tasks()
     with gr.Blocks(title="mmdemo — multimodal models that explain themselves",
                    delete_cache=(CACHE_SECONDS, CACHE_SECONDS)) as demo:
         gr.Markdown(INTRO)
@@ -63,10 +61,14 @@ def build_demo() -> gr.Blocks:
             with gr.Column(scale=1):
                 inputs = shared_inputs()
             with gr.Column(scale=2):
-                for panel in PANELS:
-                    if panel.TASK in tasks:
-                        with gr.Tab(panel.TITLE):
-                            panel.build(inputs)
+                for name in tabs(with_models):
+                    with gr.Tab(tasks.package(name).TITLE):
+                        tasks.part(name, "panel").build(inputs)
         echo_button, echo_out = gr.Button(visible=False), gr.Textbox(visible=False)
         echo_button.click(echo, [inputs["image"], inputs["text"], inputs["audio"]], echo_out, api_name="echo")
     return demo
+
+
+def tabs(with_models: list[str]) -> list[str]:
+    """The task folders that get a tab: those with a panel.py whose task has registered models."""
+    return [n for n in tasks.with_part("panel") if n in with_models]

@@ -1,0 +1,105 @@
+"""mmdemo web app: `python app.py [--host 0.0.0.0] [--port 7860] [--share] [--backend TASK=HUB_ID_OR_FOLDER] [--classifier FOLDER]`
+(or the console script `mmdemo-app` after `pip install -e .`).
+
+Serves the Gradio Blocks UI over the built-in offline models (and any other registered ones). The
+arguments are read before anything heavy is imported, so --help answers at once.
+"""
+from __future__ import annotations
+
+import argparse
+import ctypes
+import os
+import threading
+import time
+
+os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+
+CONCURRENCY = 2          # model calls running at once (2 CPU cores); the rest wait in Gradio's queue
+QUEUE_SIZE = 256         # waiting requests beyond this are refused ("queue full") instead of piling up
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(prog="app.py", description="mmdemo: multimodal models that explain themselves")
+    ap.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"),
+                    help="address to listen on (0.0.0.0 for every interface)")
+    ap.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    ap.add_argument("--share", action="store_true",
+                    help="also ask for a public gradio.live link (off by default; needs internet)")
+    ap.add_argument("--backend", action="append", default=[], metavar="TASK=HUB_ID_OR_FOLDER",
+                    help="add a pretrained Hugging Face model (hub id or local folder) to a task's models "
+                         "(tasks: caption, vqa, zeroshot, audio, transcribe); repeatable")
+    ap.add_argument("--classifier", default=None,
+                    help="serve this classifier checkpoint folder (from `python -m mmdemo.train classify --manifest ...`)")
+    return ap
+
+
+def register_flag_models(args, ap) -> None:
+    """--backend TASK=ID and --classifier FOLDER add models to the registry before the UI lists them."""
+    from .backends.hf import register_backend_specs
+    from .errors import MMDemoError
+    from .tasks.classify.model import register_folder
+    try:
+        register_backend_specs(args.backend)
+        if args.classifier:
+            register_folder(args.classifier, default=True)
+    except MMDemoError as e:
+        ap.error(str(e))
+
+
+def warm_up():
+    """Build each task's first usable model in the background while the server starts (cold start);
+    backends that are not downloaded are skipped (the model selector marks them)."""
+    from . import registry
+    for task in registry.list_tasks():
+        usable = [n for n in registry.list_models(task) if registry.availability(task, n)[0]]
+        try:
+            if usable:
+                registry.load(task, usable[0])
+        except Exception as e:   # a model that cannot load reports it on its first request
+            print(f"warm-up: {task}/{usable[0]} did not load: {e}")
+
+
+def limit_malloc_arenas(arenas: int = 2, trim_every_s: float = 10.0):
+    """glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps freed
+    memory in every one; with Gradio's worker threads the server's RSS crept up under load
+    (benchmarks/load.py). Cap the arenas, and every few seconds hand freed memory back to the
+    system (malloc_trim). Blocks of 256 KiB and more (the models' activations) are mmap'd and go back to
+    the system when freed: a fixed M_MMAP_THRESHOLD stops glibc from raising it after the first big free
+    and keeping such blocks in the heap. Linux/glibc only; elsewhere a no-op."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        libc.mallopt(-8, arenas)        # -8 = M_ARENA_MAX
+        libc.mallopt(-3, 256 * 1024)    # -3 = M_MMAP_THRESHOLD
+    except (OSError, AttributeError):
+        return
+
+    def trim():
+        while True:
+            time.sleep(trim_every_s)
+            libc.malloc_trim(0)
+    threading.Thread(target=trim, daemon=True, name="malloc-trim").start()
+
+
+def build(argv=None):
+    """Parse the arguments, register the models they name, build the UI: (demo, args)."""
+    ap = parser()
+    args = ap.parse_args(argv)
+    register_flag_models(args, ap)
+    from .ui import build_demo
+    return build_demo(), args
+
+
+def main(argv=None):
+    demo, args = build(argv)
+    from .inputs import MAX_FILE_BYTES
+    from .runtime import use_native_conv_kernels
+    limit_malloc_arenas()
+    use_native_conv_kernels()
+    threading.Thread(target=warm_up, daemon=True).start()   # the model is built while the server starts
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    demo.launch(server_name=args.host, server_port=args.port, share=args.share, ssr_mode=False,
+                max_file_size=MAX_FILE_BYTES, footer_links=["api"], show_error=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,1 +1,0 @@
-"""Data: decoding user inputs (inputs.py) and the data sets the built-in models train on."""

@@ -1,0 +1,12 @@
+"""Process-wide settings for serving models, set once in one place."""
+from __future__ import annotations
+
+
+def use_native_conv_kernels():
+    """oneDNN (mkldnn) builds and keeps a kernel and its buffers for every input shape it sees; recordings
+    and texts come in every length, so a long-running server kept growing (benchmarks/memory.py: 1,500
+    classify requests of random length, RSS +63.7 MB). PyTorch's native CPU convolutions keep nothing
+    (+1.8 MB) and were as fast here (benchmarks/latency.py: VQA and classify the same, caption +1-2 ms).
+    app.py calls this at start; call it in your own long-running server too."""
+    import torch
+    torch.backends.mkldnn.enabled = False

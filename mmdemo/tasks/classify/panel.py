@@ -1,0 +1,75 @@
+"""Tri-modal classification panel: draw (or upload) a digit, type it, say it - any subset.
+Shows the fused class next to each unimodal head, the fusion weights with what they mean, a
+modality-ablation check, and each modality's attention (image map, word weights, audio frames
+drawn over the mel spectrogram)."""
+from __future__ import annotations
+
+import gradio as gr
+import pandas as pd
+
+from ... import paths
+from ...ui.components import drawn_image, model_dropdown, note, picture, predict
+from ...ui.draw import OVERLAY_SIZE, fusion_frame, mel_picture, overlay, token_highlights
+
+TASK = "classify"
+EXAMPLES = paths.examples("classify")
+
+
+def run_classify(sketch, image, text, audio, model_name):
+    """/classify: fused class + scores, unimodal heads, fusion weights, ablation, attention pictures."""
+    drawing = drawn_image(sketch)
+    pred = predict(TASK, model_name, image=drawing if drawing is not None else image, text=text, audio=audio)
+    e = pred.extras
+    unimodal = pd.DataFrame([{"head": f"{m} only", "class": r["label"], "confidence": round(r["confidence"], 4)}
+                             for m, r in e.unimodal.items()]
+                            + [{"head": "fused", "class": pred.output, "confidence": round(e.confidence, 4)}])
+    ablation = pd.DataFrame([{"removed": "nothing", "confidence in " + pred.output: round(e.confidence, 4),
+                              "prediction": pred.output}]
+                            + [{"removed": m, "confidence in " + pred.output: round(r["confidence"], 4),
+                                "prediction": r["label"]} for m, r in e.ablation.items()])
+    image_map = overlay(e.image_input[0], pred.attention["image"]) if "image" in pred.attention else None
+    words = token_highlights(pred.tokens["text"], pred.attention["text"]) if "text" in pred.attention else None
+    audio_pic = mel_picture(e.mel, pred.attention["audio"]) if "audio" in pred.attention else None
+    return (pred.scores, unimodal, fusion_frame(pred.fusion_weights), note(pred, "fusion"), ablation,
+            note(pred, "ablation"), image_map, note(pred, "image"), words, note(pred, "text"), audio_pic,
+            note(pred, "audio"))
+
+
+def build(inputs: dict) -> None:
+    """The panel and its /classify endpoint. inputs: the shared "image", "text", "audio" components."""
+    image, text, audio = inputs["image"], inputs["text"], inputs["audio"]
+    gr.Markdown("Draw a digit (pick the brush left of the canvas; or use the uploaded image), type it (\"seven\", "
+                "\"7\", \"sieben\" ...) and/or say it: any subset works. A drawing is used instead of the upload; "
+                "clear it to use the upload.")
+    with gr.Row():
+        sketch = gr.Sketchpad(label="Draw a digit", type="pil", canvas_size=(280, 280), height=300,
+                              brush=gr.Brush(colors=["#000000"], color_mode="fixed", default_size=14))
+        with gr.Column():
+            model = model_dropdown(TASK, "Classifier (fusion variant)")
+            go = gr.Button("Classify", variant="primary")
+            label = gr.Label(label="Fused prediction (softmax)", num_top_classes=5)
+    with gr.Row():
+        with gr.Column():
+            fusion = gr.BarPlot(x="modality", y="weight", y_lim=[0, 1], sort=None, height=200,
+                                label="Fusion weights for this request")
+            fusion_note = gr.Markdown()
+        with gr.Column():
+            ablation = gr.Dataframe(label="Ablation: the fused model with each modality removed", interactive=False)
+            ablation_note = gr.Markdown()
+    unimodal = gr.Dataframe(label="Each modality alone (auxiliary heads) next to the fused prediction", interactive=False)
+    with gr.Row():
+        with gr.Column():
+            heatmap = picture(label="Image attention (over the digit as the model sees it)", height=OVERLAY_SIZE)
+            heat_note = gr.Markdown()
+        with gr.Column():
+            words = gr.HighlightedText(label="Text: weight of each word", show_legend=False)
+            words_note = gr.Markdown()
+            frames = picture(label="Audio: frame weights over the log-mel spectrogram")
+            frames_note = gr.Markdown()
+    outputs = [label, unimodal, fusion, fusion_note, ablation, ablation_note, heatmap, heat_note, words, words_note,
+               frames, frames_note]
+    go.click(run_classify, [sketch, image, text, audio, model], outputs, api_name="classify")
+    examples = [[str(EXAMPLES / f"drawn_{d}.png"), t] for d, t in [(7, "seven"), (0, "null"), (1, "the number 1")]
+                if (EXAMPLES / f"drawn_{d}.png").is_file()]
+    if examples:
+        gr.Examples(examples, [image, text], label="Drawn digits (as uploads) with a text")

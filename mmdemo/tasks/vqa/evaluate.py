@@ -1,0 +1,56 @@
+"""Measure a VQA model on easy-VQA's official test split and on held-out paraphrases.
+
+    python -m mmdemo.evaluate vqa [--model NAME] [--limit N] [--json]
+"""
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+
+def accuracy_by(pred: list[str], gold: list[str], groups: list[str]) -> dict[str, float]:
+    out = {}
+    for g in sorted(set(groups)):
+        sel = [p == t for p, t, k in zip(pred, gold, groups) if k == g]
+        out[g] = float(np.mean(sel))
+    return out
+
+
+def answer_all(model, images, image_rows, questions, batch: int = 1024):
+    """The model's answers to many questions, and its image attention for each, batched (each
+    batch runs every image it needs once)."""
+    preds, attention = [], []
+    for s in range(0, len(questions), batch):
+        rows, index = np.unique(image_rows[s:s + batch], return_inverse=True)
+        out = model.run(images[rows], questions[s:s + batch], index)
+        preds += [model.answers[i] for i in out["probs"].argmax(-1).tolist()]
+        attention.append(out["image_attention"].numpy())
+    return preds, np.concatenate(attention)
+
+
+def evaluate(model, limit: int | None = None) -> dict:
+    """Official easy-VQA test split (first `limit` questions if given) + the held-out paraphrases."""
+    from ...datasets.easyvqa import TEST_PARAPHRASES, load_split, make_paraphrases, object_cells, question_type
+    test = load_split("test")
+    n = len(test.questions) if limit is None else min(limit, len(test.questions))
+    t0 = time.perf_counter()
+    pred, attention = answer_all(model, test.images, test.image_index[:n], test.questions[:n])
+    seconds = time.perf_counter() - t0
+    on_object = object_cells(test.images)[test.image_index[:n]]
+    peak = attention.reshape(n, -1).argmax(1)
+    gold, types = test.answers[:n], test.types[:n]
+    pq, pa, prow = make_paraphrases(TEST_PARAPHRASES, test.attributes, n_per_template=10, seed=0)
+    ppred, _ = answer_all(model, test.images, prow, pq)
+    return {
+        "task": "vqa", "model": model.name, "split": "easy-vqa test" + ("" if limit is None else f" (first {n})"),
+        "n": n, "accuracy": float(np.mean([p == g for p, g in zip(pred, gold)])),
+        "accuracy_per_type": accuracy_by(pred, gold, types),
+        "n_per_type": {t: types.count(t) for t in sorted(set(types))},
+        "grounding": {"attention_mass_on_object": float((attention * on_object).sum((1, 2)).mean()),
+                      "peak_on_object": float(on_object.reshape(n, -1)[np.arange(n), peak].mean())},
+        "paraphrases": {"templates": len(TEST_PARAPHRASES), "n": len(pq),
+                        "accuracy": float(np.mean([p == g for p, g in zip(ppred, pa)])),
+                        "accuracy_per_type": accuracy_by(ppred, pa, [question_type(a) for a in pa])},
+        "seconds": round(seconds, 2),
+    }

@@ -1,0 +1,59 @@
+"""VQA panel: answer, top-5, where the model looked, which words it weighed, fusion weights."""
+from __future__ import annotations
+
+import gradio as gr
+
+from ... import paths
+from ...errors import MMDemoError
+from ...inputs import load_image
+from ...ui.components import fusion_plot, model_dropdown, note, picture, predict
+from ...ui.draw import OVERLAY_SIZE, overlay, token_highlights
+
+TASK = "vqa"
+EXAMPLES = paths.examples("vqa")
+
+
+def run_vqa(image, question, model_name):
+    """VQA endpoint: answer, top-5, attention overlay, word weights, fusion weights + notes."""
+    try:
+        image = load_image(image)          # decoded once, for the model and for the overlay
+    except MMDemoError as e:
+        raise gr.Error(str(e), print_exception=False)
+    pred = predict(TASK, model_name, image=image, text=question)
+    return (pred.output, pred.scores, overlay(image, pred.attention["image"]),
+            token_highlights(pred.tokens["text"], pred.attention["text"]), fusion_plot(pred.fusion_weights),
+            note(pred, "image"), note(pred, "text"), note(pred, "fusion"))
+
+
+def vqa_examples() -> list[list]:
+    return [[str(EXAMPLES / f"{stem}.png"), q] for stem, q in [
+        ("0", "what is the red shape?"), ("3", "what color is the circle?"), ("21", "is there a black shape?"),
+        ("5", "Which colour is the object?"), ("13", "is it round?"), ("2", "does the image not contain a circle?")]
+        if (EXAMPLES / f"{stem}.png").is_file()]
+
+
+def build(inputs: dict) -> None:
+    """The panel's components and its /vqa endpoint, inside the tab the app opened for it.
+    inputs: the shared input components ("image", "text", "audio")."""
+    image, text = inputs["image"], inputs["text"]
+    model = model_dropdown(TASK, "VQA model")
+    ask = gr.Button("Ask", variant="primary")
+    with gr.Row():
+        answer = gr.Textbox(label="Answer", interactive=False)
+        top5 = gr.Label(label="Top-5 answers (softmax probabilities)", num_top_classes=5)
+    with gr.Row():
+        with gr.Column():
+            heatmap = picture(label="Where the model looked", height=OVERLAY_SIZE)
+            heat_note = gr.Markdown()
+        with gr.Column():
+            words = gr.HighlightedText(label="Which words it weighed", show_legend=False)
+            words_note = gr.Markdown()
+            fusion = gr.BarPlot(x="modality", y="weight", y_lim=[0, 1], sort=None,
+                                label="Fusion weights (image vs question evidence)", height=200)
+            fusion_note = gr.Markdown()
+    outputs = [answer, top5, heatmap, words, fusion, heat_note, words_note, fusion_note]
+    ask.click(run_vqa, [image, text, model], outputs, api_name="vqa")
+    text.submit(run_vqa, [image, text, model], outputs, api_name=False)
+    examples = vqa_examples()
+    if examples:
+        gr.Examples(examples, [image, text], label="Examples from the easy-VQA test split")

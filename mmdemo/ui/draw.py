@@ -1,0 +1,57 @@
+"""Drawing: every picture here is drawn from a Prediction's own tensors (attention maps, fusion weights)."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from PIL import Image, ImageDraw
+
+from ..inputs import load_image
+
+OVERLAY_SIZE = 256
+
+
+def heat_colors(x: np.ndarray) -> np.ndarray:
+    """Values in 0..1 -> RGB uint8 on a dark-blue -> red -> yellow ramp."""
+    stops = np.array([[0, 0, 80], [0, 90, 200], [220, 30, 30], [255, 220, 0]], dtype=np.float64)
+    pos = np.clip(x, 0, 1) * (len(stops) - 1)
+    lo = np.minimum(pos.astype(int), len(stops) - 2)
+    t = (pos - lo)[..., None]
+    return ((1 - t) * stops[lo] + t * stops[lo + 1]).astype(np.uint8)
+
+
+def overlay(image, attention: np.ndarray, size: int = OVERLAY_SIZE, alpha: float = 0.75) -> Image.Image:
+    """The image with an attention grid laid over it: colour and opacity grow with the weight
+    (scaled so the grid's peak is the top colour); unattended parts stay visible."""
+    base = load_image(image).resize((size, size), Image.Resampling.BILINEAR)
+    a = attention / attention.max() if attention.max() > 0 else attention
+    heat = Image.fromarray(heat_colors(a)).resize((size, size), Image.Resampling.BILINEAR)
+    mask = Image.fromarray((np.sqrt(np.clip(a, 0, 1)) * alpha * 255).astype(np.uint8)).resize(
+        (size, size), Image.Resampling.BILINEAR)
+    return Image.composite(heat, base, mask)
+
+
+def token_highlights(words: list[str], weights: np.ndarray) -> list[tuple[str, float]]:
+    """(word, weight scaled to 0..1 by the largest) pairs for gr.HighlightedText."""
+    top = float(weights.max()) if len(weights) and weights.max() > 0 else 1.0
+    return [(w, round(float(x) / top, 3)) for w, x in zip(words, weights)]
+
+
+def fusion_frame(weights: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame({"modality": list(weights), "weight": [round(v, 4) for v in weights.values()]})
+
+
+def mel_picture(mel: np.ndarray, weights: np.ndarray, height: int = 160, px_per_frame: int = 3) -> Image.Image:
+    """Log-mel spectrogram (low frequencies at the bottom) with the frame weights as a white curve
+    (scaled so the largest weight reaches the top) and a weight strip underneath."""
+    m = (mel - mel.min()) / max(float(mel.max() - mel.min()), 1e-6)
+    width = max(mel.shape[1] * px_per_frame, 60)
+    spec = Image.fromarray(heat_colors(m[::-1] * 0.8)).resize((width, height), Image.Resampling.NEAREST)
+    w = weights[: mel.shape[1]] / max(float(weights.max()), 1e-12)
+    strip = Image.fromarray(heat_colors(np.tile(w, (1, 1)))).resize((width, 16), Image.Resampling.NEAREST)
+    out = Image.new("RGB", (width, height + 18), "white")
+    out.paste(spec, (0, 0))
+    out.paste(strip, (0, height + 2))
+    draw = ImageDraw.Draw(out)
+    xs = (np.arange(len(w)) + 0.5) * width / len(w)
+    draw.line([(float(x), float(height - 2 - v * (height - 4))) for x, v in zip(xs, w)], fill="white", width=2)
+    return out
