@@ -27,13 +27,16 @@ app: $(VENV)/.app-installed          ## set up, then serve the app on http://127
 test: $(VENV)/.test-installed        ## set up, then run every test
 	$(BIN)/python -m pytest -q tests
 
-bench: $(VENV)/.app-installed        ## latency of each built-in model on this machine
-	$(BIN)/python benchmarks/latency.py
-	$(BIN)/python benchmarks/bench.py
+# Benchmarks write under artifacts/; DOCS=1 writes the README's figures in docs/ instead.
+OUT = $(if $(DOCS),docs,artifacts)
 
-load: $(VENV)/.app-installed         ## bounded load test: 16 clients x 200 requests on loopback
-	$(BIN)/python benchmarks/load.py --json docs/load.json
+bench: $(VENV)/.app-installed        ## latency of each built-in model, end to end, cold start -> $(OUT)/benchmark.md
+	$(BIN)/python benchmarks/latency.py
+	$(BIN)/python benchmarks/bench.py --out $(OUT)/benchmark
+
+load: $(VENV)/.app-installed         ## bounded load test: 16 clients x 200 requests on loopback -> $(OUT)/load.json
+	$(BIN)/python benchmarks/load.py --json $(OUT)/load.json
 
 .PHONY: bench-backends
-bench-backends: $(VENV)/.app-installed   ## latency of each pretrained backend's architecture (random weights) -> docs/backends.md
-	$(BIN)/python benchmarks/backends.py
+bench-backends: $(VENV)/.app-installed   ## each pretrained backend's architecture (random weights) -> $(OUT)/backends.md
+	$(BIN)/python benchmarks/backends.py --out $(OUT)/backends

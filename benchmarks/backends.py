@@ -7,7 +7,7 @@ decoding, the attention maps). Random weights never say "end of sentence", so ca
 and transcripts run to the length limit: those latencies are upper bounds (the number of generated
 tokens is reported).
 
-    python benchmarks/backends.py [--repeats 5] [--threads 1] [--kinds clip,vilt]   -> docs/backends.md, docs/backends.json
+    python benchmarks/backends.py [--repeats 5] [--threads 1] [--kinds clip,vilt]   -> artifacts/backends.{md,json} (--out docs/backends: the README figures)
 """
 import argparse
 import json
@@ -26,6 +26,7 @@ import torch
 
 import mmdemo
 from mmdemo.backends import hf, hf_random
+from mmdemo import paths
 from mmdemo.paths import ROOT
 
 IMAGE = str(ROOT / "examples" / "vqa" / "0.png")
@@ -53,7 +54,7 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--kinds", default=",".join(hf.KINDS))
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "backends")
+    ap.add_argument("--out", type=Path, default=paths.artifacts("backends"), help="default artifacts/backends; docs/backends updates the README figures")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     load_before = os.getloadavg()

@@ -1,6 +1,6 @@
 """One benchmark run, reported as ratios measured on the machine it runs on:
 
-    python benchmarks/bench.py [--repeats 30] [--threads 1] [--out docs/benchmark]
+    python benchmarks/bench.py [--repeats 30] [--threads 1] [--out artifacts/benchmark]  (docs/benchmark: the README figures)
 
 - model latency per task (p50/p95, batch 1; benchmarks/latency.py's CASES and measure),
 - end-to-end latency of each task's endpoint through gradio_client, explanations rendered,
@@ -25,8 +25,7 @@ from gradio_client import Client
 from latency import CASES, measure
 
 import mmdemo
-from mmdemo import serve
-from mmdemo.paths import ROOT
+from mmdemo import paths, serve
 
 ENDPOINTS = {"vqa": "/vqa", "caption": "/caption", "classify": "/classify"}   # task -> endpoint
 TARGETS = {"e2e_over_echo_plus_model": 1.5, "cold_start_s": 8.0, "vilt_over_vqa": 20.0, "blip_over_caption": 50.0}
@@ -137,7 +136,7 @@ def main():
     ap.add_argument("--peer-repeats", type=int, default=5)
     ap.add_argument("--cold-starts", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1, help="torch threads for every model (built-in and peers)")
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "benchmark")
+    ap.add_argument("--out", type=Path, default=paths.artifacts("benchmark"), help="default artifacts/benchmark; docs/benchmark updates the README figures")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     load_before = load_average()

@@ -135,6 +135,7 @@ def main():
         result = run_load(app.url, args.clients, args.requests, args.timeout, args.request_timeout, rss=app.rss_mb)
     print(json.dumps(result, indent=2))
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")
     sys.exit(0 if all(result["targets_met"].values()) else 1)
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from mmdemo import checkpoint
+from mmdemo import checkpoint, paths
 from mmdemo.nn import speech_embedding as se
 from mmdemo.paths import ROOT
 
@@ -96,14 +96,14 @@ def main():
     emb_diff = float(np.abs(emb_torch - emb_onnx).max())
     print(f"mel {mel_onnx.shape}: max |torch - onnx| {mel_diff:.2e}; embedding {emb_onnx.shape}: {emb_diff:.2e}")
     assert mel_diff < 1e-3 and emb_diff < 1e-3
-    checkpoint.save(se.CHECKPOINT, net, {"task": "speech-embedding", "source": "openwakeword==0.4.0 " + MODELS +
+    checkpoint.save(paths.checkpoints("speech-embedding"), net, {"task": "speech-embedding", "source": "openwakeword==0.4.0 " + MODELS +
                                          "embedding_model.onnx", "n_mels": se.N_MELS, "window": se.WINDOW,
                                          "step": se.STEP, "dim": se.DIM, "license": "Apache-2.0 (Google)",
                                          "port_check": {"mel_max_abs_diff": mel_diff, "embedding_max_abs_diff": emb_diff}},
                     CARD.format(mel_diff=mel_diff, emb_diff=emb_diff, emb_max=float(np.abs(emb_onnx).max())))
     REFERENCE.parent.mkdir(parents=True, exist_ok=True)
     np.savez_compressed(REFERENCE, wave=wave, mel=mel_onnx.astype(np.float32), embedding=emb_onnx.astype(np.float32))
-    print(f"wrote {se.CHECKPOINT} and {REFERENCE}")
+    print(f"wrote {paths.checkpoints('speech-embedding')} and {REFERENCE}")
 
 
 if __name__ == "__main__":

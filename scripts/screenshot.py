@@ -1,6 +1,6 @@
 """Screenshot of the real app in headless Chromium (Debian's /usr/bin/chromium) for the README.
 
-    python scripts/screenshot.py [--out docs/screenshot.png]
+    python scripts/screenshot.py [--out artifacts/screenshot.png]  (docs/screenshot.png: the README picture)
 
 Starts app.py on a free port, uploads an example image, asks a question, waits for the answer
 and the explanations, and saves a full-page screenshot.
@@ -11,6 +11,7 @@ from pathlib import Path
 from playwright.sync_api import sync_playwright
 
 from mmdemo import serve
+from mmdemo import paths
 from mmdemo.paths import ROOT
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -19,7 +20,7 @@ CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshot.png")
+    ap.add_argument("--out", type=Path, default=paths.artifacts("screenshot.png"), help="default artifacts/screenshot.png; the README picture: --out docs/screenshot.png")
     ap.add_argument("--image", default=str(ROOT / "examples" / "vqa" / "0.png"))
     ap.add_argument("--question", default="what color is the shape?")
     args = ap.parse_args()

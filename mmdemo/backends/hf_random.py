@@ -22,6 +22,12 @@ SPREAD = 0.3   # init std of the tiny models (real models use 0.02): peaked atte
 ANSWERS = ["red", "green", "blue", "yellow", "circle", "triangle", "rectangle", "yes", "no"]
 
 
+def tiny_layers(**extra) -> dict:
+    """The size of every tiny transformer here: 2 layers of width 32, 2 heads, peaked initial weights."""
+    return dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
+                initializer_range=SPREAD, **extra)
+
+
 def bert_tokenizer(model_max_length: int = 40, size: int = 0):
     """A WordPiece tokenizer over WORDS; `size`: padded with unused tokens to a real model's vocabulary size."""
     from transformers import BertTokenizer
@@ -41,10 +47,8 @@ def blip(folder: Path, full: bool, vqa: bool) -> None:
     else:
         size = 32
         config = BlipConfig(
-            vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                               image_size=size, patch_size=8, initializer_range=SPREAD),
-            text_config=dict(vocab_size=len(tok), initializer_range=SPREAD, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                             num_attention_heads=2, encoder_hidden_size=32, max_position_embeddings=64, **ids),
+            vision_config=tiny_layers(image_size=size, patch_size=8),
+            text_config=tiny_layers(vocab_size=len(tok), encoder_hidden_size=32, max_position_embeddings=64, **ids),
             projection_dim=32)
     model = (BlipForQuestionAnswering if vqa else BlipForConditionalGeneration)(config)
     model.save_pretrained(folder)
@@ -60,9 +64,8 @@ def vilt(folder: Path, full: bool) -> None:
         config, size = ViltConfig(**common), 384
     else:
         size = 32
-        config = ViltConfig(vocab_size=len(tok), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                            num_attention_heads=2, image_size=size, patch_size=8, max_position_embeddings=40,
-                            initializer_range=SPREAD, **common)
+        config = ViltConfig(**tiny_layers(vocab_size=len(tok), image_size=size, patch_size=8, max_position_embeddings=40,
+                                          **common))
     ViltForQuestionAnswering(config).save_pretrained(folder)
     ViltProcessor(ViltImageProcessor(size={"shortest_edge": size}, size_divisor=32 if full else 8), tok).save_pretrained(folder)
 
@@ -94,10 +97,8 @@ def clip(folder: Path, full: bool) -> None:
     else:
         size = 32
         config = CLIPConfig(
-            vision_config=dict(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                               image_size=size, patch_size=8, initializer_range=SPREAD),
-            text_config=dict(vocab_size=len(tok), initializer_range=SPREAD, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-                             num_attention_heads=2, max_position_embeddings=32, **ids),
+            vision_config=tiny_layers(image_size=size, patch_size=8),
+            text_config=tiny_layers(vocab_size=len(tok), max_position_embeddings=32, **ids),
             projection_dim=16)
     CLIPModel(config).save_pretrained(folder)
     tok.model_max_length = config.text_config.max_position_embeddings
@@ -112,9 +113,8 @@ def ast(folder: Path, full: bool) -> None:
         labels = labels + [f"class {i}" for i in range(527 - len(labels))]
         config = ASTConfig(id2label=dict(enumerate(labels)), label2id={a: i for i, a in enumerate(labels)})
     else:
-        config = ASTConfig(hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=2,
-                           max_length=128, num_mel_bins=32, initializer_range=SPREAD, id2label=dict(enumerate(labels)),
-                           label2id={a: i for i, a in enumerate(labels)})
+        config = ASTConfig(**tiny_layers(max_length=128, num_mel_bins=32, id2label=dict(enumerate(labels)),
+                                         label2id={a: i for i, a in enumerate(labels)}))
     ASTForAudioClassification(config).save_pretrained(folder)
     ASTFeatureExtractor(num_mel_bins=config.num_mel_bins, max_length=config.max_length).save_pretrained(folder)
 

@@ -36,6 +36,49 @@ def split_items(items: list[dict], val_fraction: float, seed: int) -> tuple[list
     return train, val
 
 
+class ManifestData:
+    """The manifest's items decoded per modality, and their frozen features once the encoders are trained."""
+
+    def __init__(self, classes: list[str], image_size: int):
+        self.index = {c: k for k, c in enumerate(classes)}
+        self.prep = {"image_prep": "rgb", "image_size": image_size}
+
+    def load(self, m: str, subset: list[dict]):
+        """The items of `subset` that have modality m, decoded, and their labels."""
+        rows = [i for i in subset if m in i]
+        y = np.array([self.index[i["label"]] for i in rows], dtype=np.int64)
+        if m == "image":
+            size = self.prep["image_size"]
+            data = np.stack([prepare_image(i["image"], self.prep) for i in tqdm(rows, desc="images", leave=False)]) \
+                if rows else np.zeros((0, 3, size, size), np.float32)
+        elif m == "text":
+            data = [load_text(i["text"], "text") for i in rows]
+        else:
+            data = [load_audio(i["audio"], target_rate=SAMPLE_RATE)[1] for i in tqdm(rows, desc="audio", leave=False)]
+        return data, y
+
+    def features(self, net: TriModalNet, subset: list[dict]):
+        """Per item: features of every modality (zeros where absent), presence, label."""
+        feats, has = [], []
+        for m, dim in zip(net.modalities, net.feat_dims):
+            rows = [k for k, i in enumerate(subset) if m in i]
+            f = torch.zeros(len(subset), dim)
+            if rows:
+                f[rows] = encode_all(net, m, self.load(m, [subset[k] for k in rows])[0], batch=64)[0]
+            feats.append(f)
+            has.append(torch.tensor([m in i for i in subset]))
+        return feats, torch.stack(has, 1), torch.tensor([self.index[i["label"]] for i in subset])
+
+
+@torch.no_grad()
+def validation_metrics(net: TriModalNet, feats, present, y) -> dict:
+    return {"validation_accuracy": {kind: float((net.variants[kind](feats, present)[0].argmax(1) == y).float().mean())
+                                    for kind in VARIANTS},
+            "validation_unimodal": {m: float((net.heads[m](feats[k][present[:, k]]).argmax(1) == y[present[:, k]])
+                                             .float().mean())
+                                    for k, m in enumerate(net.modalities) if present[:, k].any()}}
+
+
 def train_manifest(manifest, epochs: int | None = None, seed: int = 0, val_fraction: float = 0.2,
                    image_size: int = 32) -> Trained:
     t_start = time.perf_counter()
@@ -44,49 +87,19 @@ def train_manifest(manifest, epochs: int | None = None, seed: int = 0, val_fract
     train, val = split_items(items, val_fraction, seed)
     print(f"{manifest}: {len(items)} items, {len(classes)} classes, modalities {', '.join(present)}; "
           f"{len(train)} train / {len(val)} validation")
-    cls_index = {c: k for k, c in enumerate(classes)}
-    prep = {"image_prep": "rgb", "image_size": image_size}
+    data = ManifestData(classes, image_size)
     epochs = epochs or int(np.clip(3000 // max(len(train), 1), 5, 30))
     arch = {"modalities": present, "n_classes": len(classes), "image_channels": 3, "image_widths": [16, 32, 64],
             "text_dim": 96, "audio_dim": 128, "fusion_dim": 128}
     torch.manual_seed(seed)
     net = TriModalNet(**arch)
-
-    def load(m, subset):
-        rows = [i for i in subset if m in i]
-        y = np.array([cls_index[i["label"]] for i in rows], dtype=np.int64)
-        if m == "image":
-            data = np.stack([prepare_image(i["image"], prep) for i in tqdm(rows, desc="images", leave=False)]) \
-                if rows else np.zeros((0, 3, image_size, image_size), np.float32)
-        elif m == "text":
-            data = [load_text(i["text"], "text") for i in rows]
-        else:
-            data = [load_audio(i["audio"], target_rate=SAMPLE_RATE)[1] for i in tqdm(rows, desc="audio", leave=False)]
-        return data, y
-
     for m in present:
-        data, y = load(m, train)
-        if len(y) == 0:
-            continue
-        if m == "audio":
-            fit_audio(net, data, y, epochs, seed)
-        else:
-            fit_unimodal(net, m, data, y, epochs, seed, batch=64, augment_images=False)
-
-    def item_features(subset):
-        """Per item: features of every modality (zeros where absent), presence, label."""
-        feats, has = [], []
-        for m, dim in zip(net.modalities, net.feat_dims):
-            rows = [k for k, i in enumerate(subset) if m in i]
-            f = torch.zeros(len(subset), dim)
-            if rows:
-                data, _ = load(m, [subset[k] for k in rows])
-                f[rows] = encode_all(net, m, data, batch=64)[0]
-            feats.append(f)
-            has.append(torch.tensor([m in i for i in subset]))
-        return feats, torch.stack(has, 1), torch.tensor([cls_index[i["label"]] for i in subset])
-
-    train_feats, train_present, train_y = item_features(train)
+        x, y = data.load(m, train)
+        if len(y) and m == "audio":
+            fit_audio(net, x, y, epochs, seed)
+        elif len(y):
+            fit_unimodal(net, m, x, y, epochs, seed, batch=64, augment_images=False)
+    train_feats, train_present, train_y = data.features(net, train)
 
     def sample(rng, batch):
         rows = torch.as_tensor(rng.integers(len(train_y), size=batch))
@@ -94,17 +107,10 @@ def train_manifest(manifest, epochs: int | None = None, seed: int = 0, val_fract
 
     fit_fusion(net, sample, steps=max(300, 20 * epochs), batch=min(256, max(16, len(train))), seed=seed)
     train_seconds = time.perf_counter() - t_start
-
     metrics = {"n_train": len(train), "n_val": len(val)}
     if val:
-        vf, vp, vy = item_features(val)
-        with torch.no_grad():
-            metrics["validation_accuracy"] = {
-                kind: float((net.variants[kind](vf, vp)[0].argmax(1) == vy).float().mean()) for kind in VARIANTS}
-            metrics["validation_unimodal"] = {
-                m: float((net.heads[m](vf[k][vp[:, k]]).argmax(1) == vy[vp[:, k]]).float().mean())
-                for k, m in enumerate(net.modalities) if vp[:, k].any()}
-    config = {"task": "classify", "architecture": arch, "classes": classes, **prep,
+        metrics.update(validation_metrics(net, *data.features(net, val)))
+    config = {"task": "classify", "architecture": arch, "classes": classes, **data.prep,
               "training": {"manifest": str(manifest), "seed": seed, "epochs": epochs, "val_fraction": val_fraction,
                            "seconds": round(train_seconds, 1)}, "metrics": metrics}
     print(f"trained in {train_seconds:.0f} s; serve the folder with: python app.py --classifier FOLDER")

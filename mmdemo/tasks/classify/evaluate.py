@@ -64,49 +64,18 @@ def evaluate_digits(model, limit: int | None = None, all_variants: bool = False)
     unimodal_clean = {"image": _acc(l_img, torch.as_tensor(y_img[:n_img])),
                       "text": _acc(l_txt, torch.as_tensor(y_txt)), "audio": _acc(l_aud, torch.as_tensor(y_aud))}
 
-    # the tri-modal test triples, clean and corrupted (fixed seeds)
     n = min(N_TRIPLES if limit is None else limit, n_img)
     y = y_img[:n]
-    rng_t, rng_a, rng = (np.random.default_rng(s) for s in (2, 3, 1234))
-    t_clean = [digits.phrase(int(c), rng_t) for c in y]
-    by_class = [np.flatnonzero(y_aud == c) for c in range(10)]
-    a_rows = np.array([rng_a.choice(by_class[c]) for c in y])
-    bad_img, bad_txt, bad_aud = [], [], []
-    for i in range(n):
-        bad_img.append(digits.corrupt_image(img[i, 0].copy(), rng)[None])
-        bad_aud.append(digits.corrupt_audio(waves[a_rows[i]], rng))
-        bad_txt.append(digits.corrupt_text(t_clean[i], rng))
-    clean = {"image": f_img[:n], "text": encode_all(net, "text", t_clean)[0], "audio": f_aud[a_rows]}
-    corrupt = {"image": encode_all(net, "image", np.stack(bad_img))[0],
-               "text": encode_all(net, "text", [t or " " for t in bad_txt])[0],
-               "audio": encode_all(net, "audio", bad_aud, batch=64)[0]}
-    text_given = torch.tensor([bool(t) for t in bad_txt])
+    clean, corrupt, text_given = triples(net, img[:n], f_img[:n], waves, f_aud, y_aud, y)
     yt = torch.as_tensor(y)
     mods = net.modalities
     unimodal_corrupt = {m: _acc(net.heads[m](corrupt[m]), yt) for m in mods}   # empty text: the text model's guess
-
-    def fused(kind, feats, present):
-        return _acc(net.variants[kind]([feats[m] for m in mods], present)[0], yt)
-
-    everything = torch.ones(n, len(mods), dtype=torch.bool)
-    corrupt_present = everything.clone()
+    corrupt_present = torch.ones(n, len(mods), dtype=torch.bool)
     corrupt_present[:, mods.index("text")] = text_given
     results = {}
     for kind in (VARIANTS if all_variants else [model.variant]):
-        r = {"clean": fused(kind, clean, everything), "corrupted": fused(kind, corrupt, corrupt_present)}
-        for k, m in enumerate(mods):
-            without = everything.clone(); without[:, k] = False
-            r[f"clean_without_{m}"] = fused(kind, clean, without)
-            without_c = corrupt_present.clone(); without_c[:, k] = False
-            keep = without_c.any(1)   # a sample whose only remaining input was an empty text has nothing left
-            r[f"corrupted_without_{m}"] = _acc(net.variants[kind]([corrupt[x][keep] for x in mods], without_c[keep])[0], yt[keep])
-        best = max(unimodal_corrupt.values())
-        r["corrupted_margin_over_best_unimodal"] = r["corrupted"] - best
-        r["targets"] = {
-            "corrupted >= best unimodal + 0.10": r["corrupted"] >= best + 0.10,
-            **{f"corrupted without {m} >= best remaining unimodal":
-               r[f"corrupted_without_{m}"] >= max(v for x, v in unimodal_corrupt.items() if x != m) for m in mods}}
-        results[f"digits-{kind}" if model.name.startswith("digits-") else f"{model.name.rsplit('-', 1)[0]}-{kind}"] = r
+        name = f"digits-{kind}" if model.name.startswith("digits-") else f"{model.name.rsplit('-', 1)[0]}-{kind}"
+        results[name] = variant_scores(net, kind, clean, corrupt, corrupt_present, yt, unimodal_corrupt)
     loso = paths.checkpoints("audio-digits", "loso.json")   # speaker-disjoint audio (--loso)
     return {"task": "classify", "model": model.name,
             "unimodal": {"clean": unimodal_clean, "corrupted": unimodal_corrupt},
@@ -114,6 +83,51 @@ def evaluate_digits(model, limit: int | None = None, all_variants: bool = False)
             "n": {"image": n_img, "text": len(texts), "audio": len(waves), "triples": n},
             "targets": {"image-only >= 0.993": unimodal_clean["image"] >= 0.993},
             "variants": results, "protocol": digits.PROTOCOL}
+
+
+def triples(net, img, f_img, waves, f_aud, y_aud, y) -> tuple[dict, dict, torch.Tensor]:
+    """The tri-modal test triples (fixed seeds): MNIST test image i + an unseen phrasing of its label (seed 2)
+    + an FSDD test clip of its label (seed 3); and corrupted copies (seed 1234). -> clean and corrupted
+    features per modality, and which corrupted texts are not empty."""
+    rng_t, rng_a, rng = (np.random.default_rng(s) for s in (2, 3, 1234))
+    t_clean = [digits.phrase(int(c), rng_t) for c in y]
+    by_class = [np.flatnonzero(y_aud == c) for c in range(10)]
+    a_rows = np.array([rng_a.choice(by_class[c]) for c in y])
+    bad_img, bad_txt, bad_aud = [], [], []
+    for i in range(len(y)):
+        bad_img.append(digits.corrupt_image(img[i, 0].copy(), rng)[None])
+        bad_aud.append(digits.corrupt_audio(waves[a_rows[i]], rng))
+        bad_txt.append(digits.corrupt_text(t_clean[i], rng))
+    clean = {"image": f_img, "text": encode_all(net, "text", t_clean)[0], "audio": f_aud[a_rows]}
+    corrupt = {"image": encode_all(net, "image", np.stack(bad_img))[0],
+               "text": encode_all(net, "text", [t or " " for t in bad_txt])[0],
+               "audio": encode_all(net, "audio", bad_aud, batch=64)[0]}
+    return clean, corrupt, torch.tensor([bool(t) for t in bad_txt])
+
+
+def variant_scores(net, kind: str, clean: dict, corrupt: dict, corrupt_present, yt, unimodal_corrupt: dict) -> dict:
+    """One fusion variant on the triples: clean, corrupted, and each with one modality removed."""
+    mods = net.modalities
+
+    def fused(feats, present):
+        return _acc(net.variants[kind]([feats[m] for m in mods], present)[0], yt)
+
+    everything = torch.ones_like(corrupt_present)
+    r = {"clean": fused(clean, everything), "corrupted": fused(corrupt, corrupt_present)}
+    for k, m in enumerate(mods):
+        without = everything.clone(); without[:, k] = False
+        r[f"clean_without_{m}"] = fused(clean, without)
+        without_c = corrupt_present.clone(); without_c[:, k] = False
+        keep = without_c.any(1)   # a sample whose only remaining input was an empty text has nothing left
+        r[f"corrupted_without_{m}"] = _acc(net.variants[kind]([corrupt[x][keep] for x in mods], without_c[keep])[0],
+                                           yt[keep])
+    best = max(unimodal_corrupt.values())
+    r["corrupted_margin_over_best_unimodal"] = r["corrupted"] - best
+    r["targets"] = {
+        "corrupted >= best unimodal + 0.10": r["corrupted"] >= best + 0.10,
+        **{f"corrupted without {m} >= best remaining unimodal":
+           r[f"corrupted_without_{m}"] >= max(v for x, v in unimodal_corrupt.items() if x != m) for m in mods}}
+    return r
 
 
 def report(metrics: dict) -> str:

@@ -216,42 +216,18 @@ def label_matched_sampler(pools: dict, n_classes: int):
 
 # ---------------------------------------------------------------- the built-in digits
 
-def train_digits(epochs: int | None = None, seed: int = 0, image_epochs: int = 8, text_epochs: int = 3,
-                 audio_epochs: int | None = None, fusion_steps: int = 800, n_fusion: int = 10000) -> Trained:
-    """The built-in digits: stage 1 (each encoder alone), stage 2 (the fusion heads on cached features)."""
-    from ...datasets.mnist import load_mnist
-    from ...datasets.spoken_digits import digit_clips
-    from .evaluate import evaluate
-    image_epochs = epochs or image_epochs
-    t_start = time.perf_counter()
-    timings = {}
-    arch = {"modalities": list(MODALITIES), "n_classes": 10, "image_channels": 1, "image_widths": [16, 32, 64],
-            "text_dim": 96, "audio_dim": 128, "fusion_dim": 128}
-    torch.manual_seed(seed)
-    net = TriModalNet(**arch)
-
-    t0 = time.perf_counter()
-    images, y_img = load_mnist("train")
-    fit_unimodal(net, "image", images[:, None], y_img, image_epochs, seed)
-    timings["image encoder"] = time.perf_counter() - t0
-
-    t0 = time.perf_counter()
+def digit_texts_with_typos(seed: int) -> tuple[list[str], np.ndarray]:
+    """40,000 generated phrasings + heavier-typo copies of the first 10,000 (never empty here)."""
     texts, y_txt = data.digit_texts(40000, seed=seed)
     rng = np.random.default_rng(seed + 1)
-    hard = [data.corrupt_text(t, rng) for t in texts[:10000]]          # heavier typos too (never empty here)
+    hard = [data.corrupt_text(t, rng) for t in texts[:10000]]
     hard_keep = [i for i, t in enumerate(hard) if t]
-    texts = texts + [hard[i] for i in hard_keep]
-    y_txt = np.concatenate([y_txt, y_txt[hard_keep]])
-    fit_unimodal(net, "text", texts, y_txt, text_epochs, seed, batch=256)
-    timings["text encoder"] = time.perf_counter() - t0
+    return texts + [hard[i] for i in hard_keep], np.concatenate([y_txt, y_txt[hard_keep]])
 
-    t0 = time.perf_counter()
-    waves, y_aud = digit_clips("train", seed=seed)
-    fit_audio(net, waves, y_aud, audio_epochs, seed)
-    timings["audio encoder"] = time.perf_counter() - t0
 
-    # stage 2: cache frozen features of clean and corrupted versions (other seeds than the evaluation's 1234)
-    t0 = time.perf_counter()
+def fusion_pools(net: TriModalNet, images, y_img, waves, y_aud, n_fusion: int, seed: int) -> dict:
+    """Stage 2's data: frozen features of clean and corrupted versions of each modality (other seeds than
+    the evaluation's 1234), in the form label_matched_sampler reads."""
     rng = np.random.default_rng(seed + 100)
     rows = rng.choice(len(images), n_fusion, replace=False)
     clean_img = images[rows].astype(np.float32)[:, None] / 255.0
@@ -262,7 +238,7 @@ def train_digits(epochs: int | None = None, seed: int = 0, image_epochs: int = 8
     a_clean = [augment(waves[i], rng) for i in a_rows]
     a_bad = [data.corrupt_audio(augment(waves[i], rng), rng) for i in a_rows]
     ones = lambda n: np.ones(n, bool)
-    pools = {
+    return {
         "image": [(encode_all(net, "image", clean_img)[0], y_img[rows], ones(n_fusion)),
                   (encode_all(net, "image", bad_img)[0], y_img[rows], ones(n_fusion))],
         "text": [(encode_all(net, "text", t_clean)[0], t_y, ones(n_fusion)),
@@ -270,12 +246,40 @@ def train_digits(epochs: int | None = None, seed: int = 0, image_epochs: int = 8
         "audio": [(encode_all(net, "audio", a_clean, batch=64)[0], y_aud[a_rows], ones(len(a_rows))),
                   (encode_all(net, "audio", a_bad, batch=64)[0], y_aud[a_rows], ones(len(a_rows)))],
     }
-    timings["feature cache"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    fit_fusion(net, label_matched_sampler(pools, 10), steps=fusion_steps, seed=seed)
-    timings["fusion heads"] = time.perf_counter() - t0
-    train_seconds = time.perf_counter() - t_start
 
+
+def train_digits(epochs: int | None = None, seed: int = 0, image_epochs: int = 8, text_epochs: int = 3,
+                 audio_epochs: int | None = None, fusion_steps: int = 800, n_fusion: int = 10000) -> Trained:
+    """The built-in digits: stage 1 (each encoder alone), stage 2 (the fusion heads on cached features)."""
+    from ...datasets.mnist import load_mnist
+    from ...datasets.spoken_digits import digit_clips
+    from .evaluate import evaluate
+    image_epochs = epochs or image_epochs
+    t_start = time.perf_counter()
+    timings, t0 = {}, time.perf_counter()
+
+    def lap(stage):
+        nonlocal t0
+        timings[stage], t0 = time.perf_counter() - t0, time.perf_counter()
+
+    arch = {"modalities": list(MODALITIES), "n_classes": 10, "image_channels": 1, "image_widths": [16, 32, 64],
+            "text_dim": 96, "audio_dim": 128, "fusion_dim": 128}
+    torch.manual_seed(seed)
+    net = TriModalNet(**arch)
+    images, y_img = load_mnist("train")
+    fit_unimodal(net, "image", images[:, None], y_img, image_epochs, seed)
+    lap("image encoder")
+    texts, y_txt = digit_texts_with_typos(seed)
+    fit_unimodal(net, "text", texts, y_txt, text_epochs, seed, batch=256)
+    lap("text encoder")
+    waves, y_aud = digit_clips("train", seed=seed)
+    fit_audio(net, waves, y_aud, audio_epochs, seed)
+    lap("audio encoder")
+    pools = fusion_pools(net, images, y_img, waves, y_aud, n_fusion, seed)
+    lap("feature cache")
+    fit_fusion(net, label_matched_sampler(pools, 10), steps=fusion_steps, seed=seed)
+    lap("fusion heads")
+    train_seconds = time.perf_counter() - t_start
     config = {"task": "classify", "architecture": arch, "classes": [str(d) for d in range(10)], "image_prep": "mnist",
               "training": {"seed": seed, "image_epochs": image_epochs, "text_epochs": text_epochs,
                            "audio_epochs": audio_epochs or "train_audio_net default", "fusion_steps": fusion_steps,
@@ -283,8 +287,7 @@ def train_digits(epochs: int | None = None, seed: int = 0, image_epochs: int = 8
                            "seconds": round(train_seconds, 1),
                            "seconds_per_stage": {k: round(v, 1) for k, v in timings.items()},
                            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}}
-    model = TriModalClassifier(net.eval(), config, "gated", "digits-gated")
-    config["metrics"] = evaluate(model, all_variants=True)
+    config["metrics"] = evaluate(TriModalClassifier(net.eval(), config, "gated", "digits-gated"), all_variants=True)
     print(f"{train_seconds:.0f} s of training ({', '.join(f'{k} {v:.0f} s' for k, v in timings.items())})")
     return Trained(net, config, digits_card(config))
 

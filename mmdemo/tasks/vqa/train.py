@@ -15,76 +15,81 @@ from ...checkpoint import Trained
 from ...nn.fit import fit
 
 
+def training_data(paraphrase_images: int, seed: int) -> dict:
+    """easy-VQA's train split + paraphrased questions, as tensors: the images, each question's MiniLM
+    states (MiniLM is frozen: every distinct question is encoded once), answers, and the multi-task and
+    attention-supervision targets."""
+    from ...datasets.easyvqa import COLORS, SHAPES, TRAIN_PARAPHRASES, answers, load_split, make_paraphrases, object_cells
+    from ...nn.text import MiniLMEncoder
+    from .model import to_tensor
+    split = load_split("train")
+    pq, pa, prow = make_paraphrases(TRAIN_PARAPHRASES, split.attributes, paraphrase_images, seed)
+    questions, gold = split.questions + pq, split.answers + pa
+    rows = np.concatenate([split.image_index, prow])
+    answer_list = answers()
+    unique = sorted(set(questions))
+    states, mask, _ = MiniLMEncoder.shared().encode(unique)
+    position = {q: i for i, q in enumerate(unique)}
+    print(f"vqa: {len(questions):,} questions ({len(pq):,} paraphrased), {len(unique)} distinct, "
+          f"{len(split.images):,} images")
+    return {"images": to_tensor(split.images), "rows": rows, "answers": answer_list, "states": states, "mask": mask,
+            "qid": torch.tensor([position[q] for q in questions]),
+            "y": torch.tensor([answer_list.index(a) for a in gold]),
+            # multi-task aid: each image's shape and colour (read off its official answers; -100 = unknown)
+            "shape_y": torch.tensor([SHAPES.index(s) if s else -100 for s, _ in split.attributes]),
+            "color_y": torch.tensor([COLORS.index(c) if c else -100 for _, c in split.attributes]),
+            # weak attention supervision: the grid cells that hold the shape (from the image's own pixels)
+            "on_object": torch.from_numpy(object_cells(split.images)).float(),
+            "by_image": [np.flatnonzero(rows == r) for r in range(len(split.images))],
+            "n_shapes": len(SHAPES), "n_attributes": len(SHAPES) + len(COLORS),
+            "paraphrase_templates": len(TRAIN_PARAPHRASES)}
+
+
 def train(epochs: int | None = None, seed: int = 0, images_per_step: int = 16, lr: float = 3e-3,
           paraphrase_images: int = 400, attention_weight: float = 0.5) -> Trained:
-    from ...datasets.easyvqa import (COLORS, SHAPES, TRAIN_PARAPHRASES, answers, load_split, make_paraphrases,
-                                     object_cells)
     from ...nn.text import MiniLMEncoder
     from .evaluate import evaluate
-    from .model import VQAModel, VQANet, to_tensor
+    from .model import VQAModel, VQANet
 
     epochs = epochs or 10
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     t_start = time.perf_counter()
-    train_split = load_split("train")
-    pq, pa, prow = make_paraphrases(TRAIN_PARAPHRASES, train_split.attributes, paraphrase_images, seed)
-    questions, gold = train_split.questions + pq, train_split.answers + pa
-    rows = np.concatenate([train_split.image_index, prow])
-    answer_list = answers()
-    y = torch.tensor([answer_list.index(a) for a in gold])
-
-    # MiniLM is frozen: encode every distinct question once.
-    unique = sorted(set(questions))
-    states, mask, _ = MiniLMEncoder.shared().encode(unique)
-    position = {q: i for i, q in enumerate(unique)}
-    qid = torch.tensor([position[q] for q in questions])
-    images = to_tensor(train_split.images)
-    # multi-task aid: each image's shape and colour (read off its official answers; -100 = unknown)
-    shape_y = torch.tensor([SHAPES.index(s) if s else -100 for s, _ in train_split.attributes])
-    color_y = torch.tensor([COLORS.index(c) if c else -100 for _, c in train_split.attributes])
-    # weak attention supervision: the grid cells that hold the shape (from the image's own pixels)
-    on_object = torch.from_numpy(object_cells(train_split.images)).float()
-    by_image = [np.flatnonzero(rows == r) for r in range(len(images))]
-    print(f"vqa: {len(questions):,} questions ({len(pq):,} paraphrased), {len(unique)} distinct, "
-          f"{len(images):,} images")
-
-    arch = {"n_answers": len(answer_list), "text_dim": MiniLMEncoder.dim, "dim": 256, "widths": [24, 48, 96],
-            "n_attributes": len(SHAPES) + len(COLORS)}
+    d = training_data(paraphrase_images, seed)
+    arch = {"n_answers": len(d["answers"]), "text_dim": MiniLMEncoder.dim, "dim": 256, "widths": [24, 48, 96],
+            "n_attributes": d["n_attributes"]}
     net = VQANet(**arch)
     loss_fn = nn.CrossEntropyLoss(ignore_index=-100)
+    n_images, k = len(d["images"]), d["n_shapes"]
 
     def batches(epoch):   # a batch = a few images and every question about them
-        order = rng.permutation(len(images))
+        order = rng.permutation(n_images)
         for s in range(0, len(order), images_per_step):
             yield np.sort(order[s:s + images_per_step])
 
     def loss(img_rows):
-        sel = np.concatenate([by_image[r] for r in img_rows])
-        local = torch.as_tensor(np.searchsorted(img_rows, rows[sel]))
-        q = qid[sel]
-        res = net(images[img_rows], states[q], mask[q], local)
+        sel = np.concatenate([d["by_image"][r] for r in img_rows])
+        local = torch.as_tensor(np.searchsorted(img_rows, d["rows"][sel]))
+        q, y = d["qid"][sel], d["y"][sel]
+        res = net(d["images"][img_rows], d["states"][q], d["mask"][q], local)
         attr = res["attribute_logits"]
-        value = (loss_fn(res["logits"], y[sel])                                         # the answer
-                 + 0.5 * sum(loss_fn(b, y[sel]) for b in res["branch_logits"])          # each evidence alone
-                 + loss_fn(attr[:, :len(SHAPES)], shape_y[img_rows])                    # the image's shape
-                 + loss_fn(attr[:, len(SHAPES):], color_y[img_rows])                    # and colour
-                 - attention_weight * torch.log((res["image_attention"] * on_object[rows[sel]]).sum((1, 2))
-                                                + 1e-6).mean())                          # look at the shape
-        return value, {"train acc": float((res["logits"].argmax(-1) == y[sel]).float().mean())}
+        value = (loss_fn(res["logits"], y)                                               # the answer
+                 + 0.5 * sum(loss_fn(b, y) for b in res["branch_logits"])                # each evidence alone
+                 + loss_fn(attr[:, :k], d["shape_y"][img_rows])                          # the image's shape
+                 + loss_fn(attr[:, k:], d["color_y"][img_rows])                          # and colour
+                 - attention_weight * torch.log((res["image_attention"] * d["on_object"][d["rows"][sel]]).sum((1, 2))
+                                                + 1e-6).mean())                           # look at the shape
+        return value, {"train acc": float((res["logits"].argmax(-1) == y).float().mean())}
 
-    fit(net, batches, loss, steps_per_epoch=int(np.ceil(len(images) / images_per_step)), epochs=epochs, lr=lr,
+    fit(net, batches, loss, steps_per_epoch=int(np.ceil(n_images / images_per_step)), epochs=epochs, lr=lr,
         warmup=0.15, name="vqa")
     train_seconds = time.perf_counter() - t_start
-
-    metrics = evaluate(VQAModel(net.eval(), answer_list, "easyvqa-gated"))
-    config = {"task": "vqa", "architecture": arch, "answers": answer_list,
+    config = {"task": "vqa", "architecture": arch, "answers": d["answers"],
               "training": {"epochs": epochs, "seed": seed, "images_per_step": images_per_step, "lr": lr,
-                           "paraphrase_images": paraphrase_images,
-                           "paraphrase_templates": len(TRAIN_PARAPHRASES),
+                           "paraphrase_images": paraphrase_images, "paraphrase_templates": d["paraphrase_templates"],
                            "attention_weight": attention_weight, "seconds": round(train_seconds, 1),
                            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"},
-              "metrics": metrics}
+              "metrics": evaluate(VQAModel(net.eval(), d["answers"], "easyvqa-gated"))}
     return Trained(net, config, model_card(config))
 
 
