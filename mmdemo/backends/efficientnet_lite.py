@@ -159,12 +159,15 @@ def preprocess(image) -> tuple[torch.Tensor, "Image.Image"]:
     return ((x - 127.0) / 128.0)[None], crop
 
 
+_cam_lock = threading.Lock()     # GradCAM hooks the shared model: one request at a time
+
+
 def grad_cam(model: EfficientNetLite0, x: torch.Tensor, class_index: int) -> np.ndarray:
     """Grad-CAM (Selvaraju et al. 2017) from pytorch-grad-cam on the head's 7x7 activations for
     one class -> (224, 224) map in 0..1 (the library upsamples and min-max scales it)."""
     from pytorch_grad_cam import GradCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
-    with GradCAM(model=model, target_layers=[model.head_activation]) as cam:
+    with _cam_lock, GradCAM(model=model, target_layers=[model.head_activation]) as cam:
         return cam(input_tensor=x, targets=[ClassifierOutputTarget(class_index)])[0]
 
 
