@@ -50,9 +50,10 @@ def test_gradcam_map_is_well_formed_and_points_at_the_cup():
 
 
 def test_deletion_auc_beats_random_order_on_the_bundled_photos():
-    """Measured (steps=16, 3 random orders, 1 thread): Grad-CAM beat random on all 6 photos, on
-    chelsea only just (0.363 vs 0.366: deleting the cat moves probability between cat classes).
-    Asserted: the mean over the photos, and at least 5 of 6 photos."""
+    """Measured by benchmarks/photo_backends.py (steps=16, 10 random orders): mean AUC Grad-CAM
+    0.144 vs random 0.244; Grad-CAM lower on 5 of 6 photos, not on chelsea (0.363 vs 0.335:
+    deleting cat cells moves probability between the three cat classes rather than away).
+    Asserted here (steps=8, 3 orders, for time): the mean is clearly lower, and >= 5 of 6 photos."""
     results = [efficientnet_lite.deletion_auc(p, random_orders=3, steps=8) for p in sorted(PHOTOS.glob("*.jpg"))]
     gradcam = np.array([r["gradcam"] for r in results])
     random = np.array([r["random"] for r in results])
