@@ -17,7 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from benchmarks.whisper_quality import cpu_name  # noqa: E402
+from benchmarks.whisper_quality import cpu_name
 
 LABELS = ["a cat", "a cup of coffee", "a rocket launch", "an astronaut", "a horse", "a photographer with a camera"]
 
@@ -31,6 +31,7 @@ def main():
     args = ap.parse_args()
     import numpy as np
     import torch
+
     from mmdemo.backends import conse, efficientnet_lite
     torch.set_num_threads(args.threads)
     photos, start = {}, time.time()

@@ -22,7 +22,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from benchmarks.whisper_quality import cpu_name  # noqa: E402
+from benchmarks.whisper_quality import cpu_name
 
 SENTENCE = "The train to the city leaves every morning, and the next one is late."
 
@@ -43,6 +43,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "artifacts" / "whisper_latency.json"))
     args = ap.parse_args()
     import torch
+
     from mmdemo.backends import whisper_ct2
     default_threads = torch.get_num_threads()
     start = time.perf_counter()

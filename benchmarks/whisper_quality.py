@@ -126,6 +126,7 @@ def main():
     ap.add_argument("--out", default=str(ROOT / "artifacts" / "whisper_quality.json"))
     args = ap.parse_args()
     import torch
+
     from mmdemo.backends.whisper_ct2 import transcribe
     torch.set_num_threads(args.threads)
     start = time.time()

@@ -26,7 +26,7 @@ import torch
 
 from mmdemo.errors import MMDemoError
 
-from . import efficientnet_lite     # the classifier; it also decodes the image (mmdemo.data.inputs)
+from . import efficientnet_lite  # the classifier; it also decodes the image (mmdemo.data.inputs)
 
 TOP_T = 10                 # Norouzi et al. use T = 10
 MAX_LABELS = 50

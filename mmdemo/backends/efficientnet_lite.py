@@ -22,6 +22,7 @@ import threading
 import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import nn
 
 from mmdemo.data.inputs import load_image
@@ -155,7 +156,7 @@ def get_model() -> EfficientNetLite0:
 
 # ---------------------------------------------------------------- recognition + Grad-CAM
 
-def preprocess(image) -> tuple[torch.Tensor, "Image.Image"]:
+def preprocess(image) -> tuple[torch.Tensor, Image.Image]:
     """Any image mmdemo accepts -> ((1, 3, 224, 224) input scaled as (x*255 - 127)/128, the crop).
     Shorter side resized to 256, centre 224x224 crop."""
     img = load_image(image).convert("RGB")
