@@ -167,13 +167,14 @@ Inputs are read by the frozen encoders of the tri-modal classifier (`checkpoints
   (classifier's pooled vector + pixels), text and speech give Gaussians over a {config['latent']}-d latent; the
   joint posterior of any subset is their product with N(0, I). Fusion weights = each expert's precision
   share per latent dimension, averaged over the dimensions. Decoders: 28x28 image (Bernoulli) and a
-  64-band x 64-frame (16 ms hop, ~1 s) log-mel at 16 kHz (Gaussian, sigma 0.2), made audible with
+  64-band x 64-frame (16 ms hop, ~1 s) log-mel at 16 kHz (Gaussian, sigma 0.3), made audible with
   torchaudio's InverseMelScale + GriffinLim. Trained with the subsampled ELBO (joint + each single
   modality), every subset's posterior reconstructing the tuple's image and speech, on label-matched
   tuples (the data sets share only the digit). Sliders: the first 4 principal directions of the
   training posterior means (variance shares {t['slider_variance_share']}).
 - **Conditional GAN** (DCGAN-style generator, {config['noise']}-d noise, transposed convolutions; hinge loss,
-  spectral-normalised projection discriminator used in training only and not shipped). Condition: the
+  spectral-normalised projection discriminator with an auxiliary digit head (AC-GAN, Odena et al. 2017),
+  used in training only and not shipped). Condition: the
   tri-modal classifier's class probabilities (its gated fusion of the given modalities) through a
   learned linear embedding. Temperature scales noise truncated at 2 sd.
 - **Evaluation CNN** (also in this file, `evaluator.*`): a small MNIST CNN trained separately
@@ -183,7 +184,8 @@ Inputs are read by the frozen encoders of the tri-modal classifier (`checkpoints
 ## Data and licences
 MNIST (Yann LeCun, Corinna Cortes, Christopher J.C. Burges; CC BY-SA 3.0): {t['images']} training images.
 Free Spoken Digit Dataset (Zohar Jackson and contributors; CC BY-SA 4.0): official train split, plus
-synthetic voices (espeak-ng, flite, festival), clean + one augmented view ({t['audio_clips']} clips).
+synthetic voices (espeak-ng, flite, festival), {t['audio_clips']} clips, half of them through the microphone
+augmentation (the speech decoder's target is always the clean clip).
 Typed digits: {t['texts']} generated phrasings. Frozen encoders: checkpoints/classify (MNIST, FSDD,
 the speech_embedding CNN by Google, Apache-2.0).
 

@@ -192,7 +192,7 @@ NOTES = {
                   "that classifier's gate weights for the given modalities.",
     "elbo": "ELBO terms for this input at the joint posterior mean: image reconstruction = Bernoulli negative "
             "log-likelihood of the 784 pixels (if an image was given), speech reconstruction = squared error of "
-            "the 64x64 log-mel / (2 * 0.2^2) (if a voice was given), KL = KL(q(z | given inputs) || N(0, I)).",
+            "the 64x64 log-mel / (2 * 0.3^2) (if a voice was given), KL = KL(q(z | given inputs) || N(0, I)).",
     "speech": "Speech: the VAE's log-mel (64 mel bands x 64 frames of 16 ms) decoded from the joint posterior mean "
               "(+ slider offsets), turned into sound by torchaudio's InverseMelScale and Griffin-Lim (32 iterations).",
     "sliders": "Sliders move the joint posterior mean along the first 4 principal directions of the training "
@@ -202,7 +202,7 @@ NOTES = {
     "samples_gan": "GAN samples: noise truncated at 2 sd and scaled by the temperature, with the condition.",
     "reading": "Each sample read by the evaluation CNN (trained separately on MNIST, not part of either generator).",
 }
-SPEECH_SIGMA = 0.2
+SPEECH_SIGMA = 0.3
 
 
 class DigitGenerator:

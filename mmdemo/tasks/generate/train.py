@@ -3,7 +3,7 @@
     python -m mmdemo.train generate --threads 1        # from scratch; features cached in .cache/generate/
 
 Stages: (0) frozen features of the tri-modal classifier for MNIST images, typed phrasings and spoken
-digits (FSDD train + synthetic voices, clean + one augmented view); (1) the evaluation CNN on MNIST
+digits (FSDD train + synthetic voices, half of them augmented); (1) the evaluation CNN on MNIST
 alone; (2) the VAE on label-matched (image, text, speech) tuples; (3) PCA of its posterior means (the
 sliders); (4) the conditional GAN on MNIST images with the classifier's image probabilities as condition.
 """
@@ -30,12 +30,12 @@ from .model import (LATENT, NOISE, N_SLIDERS, GenerateNet, expert_input_image, k
 
 N_IMAGES, N_TEXTS = 20000, 20000
 TEXT_SEED = 2024              # phrasings unseen by the classifier (it trained on seeds 0 and 101, evaluates on 1)
-FEATURES_VERSION = 1
+FEATURES_VERSION = 2
 
 
 def add_arguments(ap) -> None:
-    ap.add_argument("--vae-epochs", type=int, default=10)
-    ap.add_argument("--gan-epochs", type=int, default=8)
+    ap.add_argument("--vae-epochs", type=int, default=6)
+    ap.add_argument("--gan-epochs", type=int, default=3)
     ap.add_argument("--eval-epochs", type=int, default=2, help="epochs of the evaluation CNN")
 
 
@@ -57,13 +57,13 @@ def build_features(seed: int = 0) -> dict:
     f_img, logits_img = encode_all(net, "image", pixels[:, None])
     texts, y_txt = digit_texts(N_TEXTS, seed=TEXT_SEED)
     f_txt, _ = encode_all(net, "text", texts)
-    waves, y_aud = digit_clips("train", seed=seed)
-    f_clean, _ = encode_all(net, "audio", waves)
-    f_aug, _ = encode_all(net, "audio", [augment(w, rng) for w in waves])
+    waves, y_aud = digit_clips("train", seed=seed)     # FSDD train split + synthetic voices
+    heard = [augment(w, rng) if rng.random() < 0.5 else w for w in waves]   # half as a microphone hears them
+    f_aud, _ = encode_all(net, "audio", heard)
     out = {"pixels": torch.from_numpy(pixels), "image": f_img, "image_probs": logits_img.softmax(-1),
            "y_image": torch.from_numpy(y_img[rows]), "text": f_txt, "y_text": torch.from_numpy(y_txt),
-           "audio": torch.cat([f_clean, f_aug]), "y_audio": torch.from_numpy(np.concatenate([y_aud, y_aud])),
-           "mel": torch.from_numpy(np.stack([speech_target(w) for w in waves])).repeat(2, 1, 1).half()}
+           "audio": f_aud, "y_audio": torch.from_numpy(y_aud),
+           "mel": torch.from_numpy(np.stack([speech_target(w) for w in waves])).half()}   # the clean clip's log-mel
     path.parent.mkdir(parents=True, exist_ok=True)
     torch.save(out, path)
     return out
@@ -157,29 +157,32 @@ def set_latent_directions(vae, feats: dict, seed: int, n: int = 5000) -> list[fl
 
 
 class ProjectionDiscriminator(nn.Module):
-    """28x28 image + class probabilities -> realness (projection discriminator, Miyato & Koyama 2018),
-    spectral-normalised convolutions."""
+    """28x28 image + class probabilities -> realness (projection discriminator, Miyato & Koyama 2018) and
+    digit logits (the auxiliary head of AC-GAN, Odena et al. 2017); spectral-normalised convolutions."""
 
     def __init__(self, width: int = 32):
         super().__init__()
         self.conv = nn.Sequential(spectral_norm(nn.Conv2d(1, width, 4, 2, 1)), nn.LeakyReLU(0.2),
                                   spectral_norm(nn.Conv2d(width, 2 * width, 4, 2, 1)), nn.LeakyReLU(0.2), nn.Flatten())
         self.out = spectral_norm(nn.Linear(2 * width * 49, 1))
-        self.embed = spectral_norm(nn.Linear(10, 2 * width * 49, bias=False))
+        self.embed = nn.Linear(10, 2 * width * 49, bias=False)
+        self.digit = nn.Linear(2 * width * 49, 10)
 
     def forward(self, x, condition):
         h = self.conv(x[:, None] * 2 - 1)
-        return self.out(h)[:, 0] + (self.embed(condition) * h).sum(1)
+        return self.out(h)[:, 0] + (self.embed(condition) * h).sum(1) / h.shape[1] ** 0.5, self.digit(h)
 
 
 def train_gan(generator, feats: dict, epochs: int, seed: int, batch: int = 64) -> dict:
-    """Hinge-loss conditional GAN. fit() steps the generator; the discriminator's step (its own Adam,
-    twice the generator's learning rate) is taken inside the loss callback before each generator step."""
+    """Hinge-loss conditional GAN with an auxiliary digit loss (AC-GAN): the discriminator also names the
+    digit of real images (their label) and the generator is asked to make images it names as the
+    condition's digit. fit() steps the generator; the discriminator's step (its own Adam) is taken inside
+    the loss callback before each generator step."""
     torch.manual_seed(seed)
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
     disc = ProjectionDiscriminator()
     d_opt = torch.optim.Adam(disc.parameters(), lr=4e-4, betas=(0.5, 0.999))
-    real_all, cond_all = feats["pixels"], feats["image_probs"]
+    real_all, cond_all, y_all = feats["pixels"], feats["image_probs"], feats["y_image"]
     n = len(real_all)
 
     def batches(epoch):
@@ -188,20 +191,22 @@ def train_gan(generator, feats: dict, epochs: int, seed: int, batch: int = 64) -
             yield order[s:s + batch]
 
     def loss(rows):
-        real, cond = real_all[rows], cond_all[rows]
+        real, cond, y = real_all[rows], cond_all[rows], y_all[rows]
         fake = generator(truncated_noise(len(rows), 1.0, gen, NOISE), cond)
-        d_loss = F.relu(1 - disc(real, cond)).mean() + F.relu(1 + disc(fake.detach(), cond)).mean()
+        (real_score, real_digit), (fake_score, _) = disc(real, cond), disc(fake.detach(), cond)
+        d_loss = F.relu(1 - real_score).mean() + F.relu(1 + fake_score).mean() + F.cross_entropy(real_digit, y)
         d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
         d_opt.step()
-        g_loss = -disc(fake, cond).mean()
-        return g_loss, {"d": float(d_loss)}
+        score, digit = disc(fake, cond)
+        aux = F.cross_entropy(digit, cond.argmax(1))
+        return -score.mean() + aux, {"d": float(d_loss), "aux": float(aux)}
 
-    return fit(generator, batches, loss, steps_per_epoch=n // batch, epochs=epochs, lr=2e-4, weight_decay=0.0,
+    return fit(generator, batches, loss, steps_per_epoch=n // batch, epochs=epochs, lr=4e-4, weight_decay=0.0,
                warmup=0.05, name="GAN")
 
 
-def train(epochs: int | None = None, seed: int = 0, vae_epochs: int = 10, gan_epochs: int = 8,
+def train(epochs: int | None = None, seed: int = 0, vae_epochs: int = 6, gan_epochs: int = 3,
           eval_epochs: int = 2) -> Trained:
     from .evaluate import measure
     from .model import DigitGenerator
@@ -226,7 +231,7 @@ def train(epochs: int | None = None, seed: int = 0, vae_epochs: int = 10, gan_ep
     config = {"task": "generate", "latent": LATENT, "noise": NOISE,
               "training": {"seed": seed, "vae_epochs": epochs or vae_epochs, "gan_epochs": gan_epochs,
                            "eval_epochs": eval_epochs, "images": N_IMAGES, "texts": N_TEXTS,
-                           "audio_clips": int(len(feats["y_audio"]) // 2), "seconds": round(seconds, 1),
+                           "audio_clips": int(len(feats["y_audio"])), "seconds": round(seconds, 1),
                            "seconds_per_stage": timings, "slider_variance_share": [round(v, 4) for v in variance],
                            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
                            "last_epoch": {"vae": {k: round(v, 2) for k, v in vae_stats.items()},
