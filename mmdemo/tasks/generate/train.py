@@ -200,7 +200,7 @@ def train_gan(generator, feats: dict, epochs: int, seed: int, batch: int = 64) -
         d_opt.step()
         score, digit = disc(fake, cond)
         aux = F.cross_entropy(digit, cond.argmax(1))
-        return -score.mean() + aux, {"d": float(d_loss), "aux": float(aux)}
+        return -score.mean() + aux, {"d": d_loss.item(), "aux": aux.item()}
 
     return fit(generator, batches, loss, steps_per_epoch=n // batch, epochs=epochs, lr=4e-4, weight_decay=0.0,
                warmup=0.05, name="GAN")
