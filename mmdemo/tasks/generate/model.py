@@ -177,7 +177,7 @@ class GenerateExtras:
     condition: dict[str, float]                 # the GAN's condition: the classifier's class probabilities
     input_image: np.ndarray | None = None       # (28, 28) the image as the experts saw it
     reconstruction: np.ndarray | None = None    # (28, 28) VAE image decoded from the joint mean (+ sliders)
-    speech: tuple[int, np.ndarray] | None = None   # (16000, samples): the speech decoder's log-mel, Griffin-Lim
+    speech: tuple[int, np.ndarray] | None = None   # (16000, samples), model="vae" only: log-mel decoder + Griffin-Lim
     speech_mel: np.ndarray | None = None        # (N_MELS, FRAMES) in 0..1, what was made audible
     interpolation: np.ndarray | None = None     # (steps, 28, 28) image-only posterior -> text+audio posterior
     elbo: dict[str, float] = field(default_factory=dict)   # ELBO terms of this input (nats)
@@ -279,12 +279,13 @@ class DigitGenerator:
             samples = self.net.generator(truncated_noise(n, temperature, gen, NOISE), probs.expand(n, -1))
         labels = self.net.evaluator(samples)[1].argmax(1).tolist()
         recon = torch.sigmoid(vae.image_decoder(shifted))[0]
-        mel = vae.speech_decoder(shifted)[0]
+        mel = vae.speech_decoder(shifted)[0] if model == "vae" else None   # the VAE speaks; the GAN only draws
         counts = np.bincount(labels, minlength=10)
         extras = GenerateExtras(
             samples=samples.numpy(), sample_labels=labels, latent=shifted[0].tolist(),
             condition={str(d): float(p) for d, p in enumerate(probs[0])}, input_image=got.get("image"),
-            reconstruction=recon.numpy(), speech=(SAMPLE_RATE, speech_from_target(mel)), speech_mel=mel.numpy(),
+            reconstruction=recon.numpy(), speech=(SAMPLE_RATE, speech_from_target(mel)) if mel is not None else None,
+            speech_mel=mel.numpy() if mel is not None else None,
             interpolation=self.interpolation(feats), elbo=self.elbo_terms(feats, got, mu, logvar), sliders=sliders)
         top = int(counts.argmax())
         notes = {"fusion": NOTES["fusion_vae"] if model == "vae" else NOTES["fusion_gan"], "elbo": NOTES["elbo"],
