@@ -15,6 +15,7 @@ import time
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
@@ -25,8 +26,16 @@ from ..classify.data import digit_texts
 from ..classify.model import TriModalClassifier, encode_all
 from ..classify.train import random_affine
 from .data import speech_target
-from .model import (LATENT, NOISE, N_SLIDERS, GenerateNet, expert_input_image, kl_to_prior, speech_nll,
-                    truncated_noise)
+from .model import (
+    LATENT,
+    N_SLIDERS,
+    NOISE,
+    GenerateNet,
+    expert_input_image,
+    kl_to_prior,
+    speech_nll,
+    truncated_noise,
+)
 
 N_IMAGES, N_TEXTS = 20000, 20000
 TEXT_SEED = 2024              # phrasings unseen by the classifier (it trained on seeds 0 and 101, evaluates on 1)
@@ -45,9 +54,9 @@ def classifier():
 
 def build_features(seed: int = 0) -> dict:
     """Frozen classifier features + decoder targets of every modality (cached in .cache/generate/)."""
-    path = paths.cache("generate", f"features_v{FEATURES_VERSION}_seed{seed}.pt")
+    path = paths.cache("generate", f"features_v{FEATURES_VERSION}_seed{seed}.safetensors")
     if path.is_file():
-        return torch.load(path)
+        return load_file(str(path))
     from ...datasets.mnist import load_mnist
     from ...datasets.spoken_digits import augment, digit_clips
     net, rng = classifier().net, np.random.default_rng(seed)
@@ -65,7 +74,7 @@ def build_features(seed: int = 0) -> dict:
            "audio": f_aud, "y_audio": torch.from_numpy(y_aud),
            "mel": torch.from_numpy(np.stack([speech_target(w) for w in waves])).half()}   # the clean clip's log-mel
     path.parent.mkdir(parents=True, exist_ok=True)
-    torch.save(out, path)
+    save_file({k: v.contiguous() for k, v in out.items()}, str(path))   # safetensors: a cache is never unpickled
     return out
 
 
