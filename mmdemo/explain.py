@@ -177,15 +177,16 @@ def subset_name(names, row) -> str:
 
 
 def shapley(values, m: int) -> np.ndarray:
-    """Exact Shapley values from v(S) of every subset (in subset_masks order):
+    """Exact Shapley values from v(S) of every subset (last axis, subset_masks order; leading axes = a batch):
     phi_i = sum over S without i of |S|! (m-|S|-1)! / m! * (v(S + i) - v(S)). They sum to v(all) - v(none)."""
     v = np.asarray(values, dtype=np.float64)
-    phi = np.zeros(m)
+    phi = np.zeros(v.shape[:-1] + (m,))
     for k in range(2 ** m):
         s = bin(k).count("1")
         for i in range(m):
             if not k >> i & 1:
-                phi[i] += math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m) * (v[k | 1 << i] - v[k])
+                w = math.factorial(s) * math.factorial(m - s - 1) / math.factorial(m)
+                phi[..., i] += w * (v[..., k | 1 << i] - v[..., k])
     return phi
 
 
@@ -401,10 +402,9 @@ def explanation_figure(e: Explanation) -> Image.Image:
 
 def reliance_views(values: np.ndarray, names: list[str], uniform: float) -> dict:
     """From f(S) of every subset (subset_masks order): Shapley values, ablation drops, subset values
-    and the pairwise interaction index. f(none) is replaced by `uniform` where the model cannot run."""
+    and the pairwise interaction index. f(none) is `uniform` (1/C: no evidence; most fusions cannot run on nothing)."""
     v = np.asarray(values, dtype=np.float64).copy()
-    if not np.isfinite(v[0]):
-        v[0] = uniform
+    v[0] = uniform
     m, full = len(names), 2 ** len(names) - 1
     phi = shapley(v, m)
     masks = subset_masks(m).numpy()
@@ -428,3 +428,37 @@ NOTES = {
                     "parts the map weighs most are removed (inserted) first, vs. the mean of {r} random orders; "
                     "area under each curve. The map beats random when its deletion area is lower.",
 }
+
+
+# ---------------------------------------------------------------- dataset view (evaluate --json)
+
+def classification_metrics(y_true, y_pred, labels: list[str]) -> dict:
+    """Accuracy, precision, recall, F1 (macro and per class) and the confusion matrix (rows = truth),
+    computed by scikit-learn."""
+    from sklearn.metrics import accuracy_score, confusion_matrix, precision_recall_fscore_support
+    idx = list(range(len(labels)))
+    p, r, f, support = precision_recall_fscore_support(y_true, y_pred, labels=idx, zero_division=0)
+    mp, mr, mf, _ = precision_recall_fscore_support(y_true, y_pred, labels=idx, average="macro", zero_division=0)
+    return {"accuracy": float(accuracy_score(y_true, y_pred)), "precision_macro": float(mp),
+            "recall_macro": float(mr), "f1_macro": float(mf),
+            "per_class": {c: {"precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i])}
+                          for i, c in enumerate(labels)},
+            "labels": list(labels), "confusion": confusion_matrix(y_true, y_pred, labels=idx).tolist()}
+
+
+def reliance_by_group(shares: np.ndarray, names: list[str], groups, correct) -> dict:
+    """Mean Shapley share of each modality per group (class / question type), for correct and wrong answers."""
+    groups, correct, out = np.asarray(groups), np.asarray(correct, dtype=bool), {}
+    for g in sorted(set(groups.tolist())):
+        out[str(g)] = {}
+        for kind, sel in (("correct", correct), ("wrong", ~correct)):
+            rows = (groups == g) & sel
+            out[str(g)][kind] = ({n: float(shares[rows, i].mean()) for i, n in enumerate(names)} | {"n": int(rows.sum())}
+                                 if rows.any() else {"n": 0})
+    return out
+
+
+def shares_of(phi: np.ndarray) -> np.ndarray:
+    """Shapley values (N, M) -> each modality's share of the total absolute value (rows of zeros stay zero)."""
+    a = np.abs(phi)
+    return a / np.clip(a.sum(-1, keepdims=True), 1e-12, None)

@@ -245,3 +245,22 @@ def compare_variants(model, image=None, text=None, audio=None, corruption=None) 
                      "agreement": e.agreement, "latency_ms": encode_ms + (time.perf_counter() - t1) * 1000,
                      "parameters": encoders + sum(p.numel() for p in model.net.variants[kind].parameters())})
     return rows
+
+
+@torch.no_grad()
+def batch_reliance(net, kind: str, feats: list[torch.Tensor], present: torch.Tensor):
+    """Many triples at once: predicted label, fusion weights (B, M) and exact Shapley values (B, M) of the
+    predicted class's probability (f(none) = 1/C), as in explain(). For the dataset view and robustness."""
+    from ...nn.fusion import gradient_contribution
+    variant = net.variants[kind]
+    logits, weights, _ = variant(feats, present)
+    label = logits.argmax(1)
+    if weights is None:
+        weights = gradient_contribution(variant, feats, present, label)
+    m, n = present.shape[1], len(label)
+    masks = ex.subset_masks(m)
+    rows = (masks[:, None, :] & present[None]).reshape(-1, m)                 # (2^m * B, M), subset-major
+    probs = variant([f.repeat(len(masks), 1) for f in feats], rows)[0].softmax(-1)
+    values = probs.gather(1, label.repeat(len(masks))[:, None]).view(len(masks), n).T.double().numpy()
+    values[(~rows.any(1)).view(len(masks), n).T.numpy()] = 1.0 / logits.shape[1]   # nothing present: uniform
+    return label.numpy(), weights.numpy(), ex.shapley(values, m)
