@@ -112,3 +112,28 @@ def test_classify_variants_side_by_side(classifier):
     assert [r["variant"] for r in rows] == ["digits-gated", "digits-early", "digits-late", "digits-xattn"]
     for r in rows:
         assert abs(sum(r["fusion_weights"].values()) - 1) < 1e-4 and r["parameters"] > 0
+
+
+def test_vqa_explain_efficiency_and_maps(vqa_model, example_image):
+    e = vqa_model.explain(image=str(example_image), text="what color is the shape?",
+                          corruption={"image_noise": 0.2, "seed": 1})
+    assert e.modalities == ["image evidence", "question evidence"] and e.prediction == "red"
+    f_all, f_none = e.subset_values["image evidence+question evidence"], e.subset_values["none"]
+    assert abs(sum(e.shapley.values()) - (f_all - f_none)) < 1e-5                # efficiency
+    assert set(e.faithfulness) == {"image", "words"} and e.emap["n_product"] == 256
+    assert abs(sum(e.fusion_weights.values()) - 1) < 1e-5 and json.loads(e.to_json())["task"] == "vqa"
+
+
+def test_explain_endpoints_return_the_object(client, example_image):
+    from gradio_client import handle_file
+    out = client.predict(handle_file(str(example_image)), "what color is the shape?", "easyvqa-gated",
+                         0.3, 0.0, 0.0, 0.0, 0.0, "", 1, api_name="/explain_vqa")
+    data = out[-1]
+    assert data["task"] == "vqa" and data["settings"]["corruption"]["image_noise"] == 0.3
+    assert abs(sum(data["shapley"].values()) - (data["subset_values"]["image evidence+question evidence"]
+                                                 - data["subset_values"]["none"])) < 1e-5
+    out = client.predict(None, handle_file(str(EXAMPLES / "drawn_7.png")), "seven", None, "digits-gated",
+                         0.0, 0.0, 0.0, 40, "white", 0.0, 0.0, 0.0, "three", 0, api_name="/explain_classify")
+    data = out[-3]
+    assert data["prediction"] == "7" and data["corrupted_text"] == "seven three"
+    assert set(data["shapley"]) == {"image", "text"}

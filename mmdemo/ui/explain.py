@@ -18,6 +18,8 @@ from ..explain import Corruption, Explanation
 from .components import log
 
 SNR_OFF = 40     # the audio SNR slider's "no noise" end
+VIEW_KEYS = ["prediction", "weights", "weights_note", "shapley", "shapley_note", "ablation", "ablation_note",
+             "agreement", "interaction", "interaction_note", "faithfulness", "badges", "json"]   # view_values' order
 
 
 def corruption_controls(modalities) -> list:

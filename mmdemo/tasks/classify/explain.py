@@ -213,7 +213,7 @@ def notes(model, e: ex.Explanation) -> dict:
     how = "the fusion head's present-mask: missing modalities are masked out of the fusion, as in the ablation check"
     out = {"fusion": FUSIONS[model.variant].NOTE, "shapley": ex.NOTES["shapley"].format(how=how),
            "ablation": ex.NOTES["ablation"], "interaction": ex.NOTES["interaction"],
-           "faithfulness": ex.NOTES["faithfulness"].format(r=4) +
+           "faithfulness": ex.NOTES["faithfulness"].format(r=3) +
            " Parts: image = attention-grid cells (deleted = background colour), words (deleted = left out), "
            "audio = the encoder's 80 ms steps (deleted = left out of its attention pooling: in the representation, "
            "not the waveform); the other inputs stay as they are.",

@@ -58,7 +58,7 @@ def run_explain(sketch, image, text, audio, model_name, *controls):
     shown_image = overlay(seen["image"][0], seen["attention"]["image"]) if "image" in seen else None
     shown_audio = (16000, seen["audio"]) if "audio" in seen else None
     variants = variants_frame(compare_variants(load(TASK, model_name), **inputs))
-    return (shown_image, e.corrupted_text or "", shown_audio, *[v[k] for k in VIEW_KEYS], variants,
+    return (shown_image, e.corrupted_text or "", shown_audio, *[v[k] for k in ui.VIEW_KEYS], variants,
             robustness_plot(e))
 
 
@@ -79,10 +79,6 @@ def variants_frame(rows: list[dict]) -> pd.DataFrame:
                           "ms": round(r["latency_ms"], 1), "parameters": r["parameters"]} for r in rows])
 
 
-VIEW_KEYS = ["prediction", "weights", "weights_note", "shapley", "shapley_note", "ablation", "ablation_note",
-             "agreement", "interaction", "interaction_note", "faithfulness", "badges", "json"]
-
-
 def build_explain(sketch, image, text, audio, model) -> None:
     """The "explore and check" section and its /explain_classify endpoint."""
     gr.Markdown("### Explore and check: corrupt the inputs, watch the fusion react, test the explanations")
@@ -99,7 +95,7 @@ def build_explain(sketch, image, text, audio, model) -> None:
     robustness = gr.LinePlot(x="level", y="accuracy", color="curve", height=240,
                              label="Robustness: accuracy vs corruption level (evaluate --robustness), this input as ×")
     args = [sketch, image, text, audio, model, *controls]
-    outputs = [seen_image, seen_text, seen_audio, *[views[k] for k in VIEW_KEYS], variants, robustness]
+    outputs = [seen_image, seen_text, seen_audio, *[views[k] for k in ui.VIEW_KEYS], variants, robustness]
     go.click(run_explain, args, outputs, api_name="explain_classify")
     for c in controls:
         c.change(run_explain, args, outputs, api_name=False, trigger_mode="always_last")
