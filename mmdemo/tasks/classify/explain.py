@@ -11,7 +11,7 @@ attention or the alpha softmax, and zeroed for early fusion) — the same mechan
 from __future__ import annotations
 
 import time
-from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -64,10 +64,29 @@ def reliance(model, feats, present, out) -> dict:
     return views
 
 
-@lru_cache(maxsize=4)
-def reference_features(net) -> dict | None:
-    """Pooled features of N_REFERENCE clean test items per modality (EMAP's reference batch); None
-    where MNIST or FSDD is not available here."""
+def reference_file(model):
+    return Path(model.folder) / "emap_reference.safetensors" if getattr(model, "folder", None) else None
+
+
+def reference_features(model) -> dict | None:
+    """Pooled features of N_REFERENCE clean test items per modality (EMAP's reference batch), read from
+    emap_reference.safetensors next to the checkpoint (written by evaluate --robustness), else computed from
+    MNIST and FSDD; None where neither is available."""
+    key = id(model.net)
+    if key not in _REFERENCE:
+        f = reference_file(model)
+        if f is not None and f.is_file():
+            from safetensors.torch import load_file
+            _REFERENCE[key] = load_file(str(f))
+        else:
+            _REFERENCE[key] = compute_reference(model.net)
+    return _REFERENCE[key]
+
+
+_REFERENCE: dict = {}
+
+
+def compute_reference(net) -> dict | None:
     from ...datasets.fsdd import fsdd_clips
     from ...datasets.mnist import load_mnist
     from .data import digit_texts
@@ -81,11 +100,19 @@ def reference_features(net) -> dict | None:
     img = images[rng.choice(len(images), N_REFERENCE, replace=False), None].astype(np.float32) / 255.0
     clips = [waves[i] for i in rng.choice(len(waves), N_REFERENCE, replace=False)]
     data = {"image": img, "text": digit_texts(N_REFERENCE, seed=7)[0], "audio": clips}
-    return {m: encode_all(net, m, data[m])[0] for m in net.modalities}
+    return {m: encode_all(net, m, data[m])[0].contiguous() for m in net.modalities}
+
+
+def save_reference(model) -> None:
+    """Write the reference batch's features next to the checkpoint (a few kB), so the app needs no data set."""
+    from safetensors.torch import save_file
+    ref = compute_reference(model.net)
+    if ref is not None and reference_file(model) is not None:
+        save_file(ref, str(reference_file(model)))
 
 
 def emap_view(model, feats, present, label: int, rng) -> dict | None:
-    ref = reference_features(model.net)
+    ref = reference_features(model)
     given = [i for i in range(len(model.modalities)) if present[0, i]]
     if ref is None or len(given) < 2:
         return None

@@ -13,7 +13,7 @@ from ...ui import explain as ui
 from ...ui.components import drawn_image, model_dropdown, note, picture, predict
 from ...ui.draw import OVERLAY_SIZE, fusion_frame, mel_picture, overlay, token_highlights
 from .explain import compare_variants
-from .robustness import robustness_plot, weight_shift_warning
+from .robustness import dataset_plots, robustness_plot, weight_shift_warning
 
 TASK = "classify"
 EXAMPLES = paths.examples("classify")
@@ -100,6 +100,17 @@ def build_explain(sketch, image, text, audio, model) -> None:
     for c in controls:
         c.change(run_explain, args, outputs, api_name=False, trigger_mode="always_last")
     views["export"].click(export_classify, args, views["files"], api_name="explain_classify_export")
+    build_dataset_view(model)
+
+
+def build_dataset_view(model) -> None:
+    with gr.Accordion("Dataset view: metrics and reliance per class (evaluate --robustness)", open=False):
+        summary = gr.Markdown()
+        shares = gr.BarPlot(x="class", y="share", color="modality", height=260,
+                            label="Mean Shapley share per class (correct / wrong), protocol-corrupted test triples")
+        confusion = gr.Dataframe(label="Confusion matrix (rows = truth)", interactive=False)
+        show = gr.Button("Show for the selected variant")
+    show.click(dataset_plots, [model], [confusion, shares, summary], api_name="classify_dataset_view")
 
 
 def build(inputs: dict) -> None:

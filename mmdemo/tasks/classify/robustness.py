@@ -21,7 +21,7 @@ import torch
 from ... import explain as ex
 from ... import paths
 from . import data as digits
-from .explain import batch_reliance
+from .explain import batch_reliance, save_reference
 from .model import VARIANTS, encode_all
 
 N_ROBUST = 500
@@ -126,6 +126,13 @@ def weight_shift(net, clean: dict, bad: dict, given: dict) -> dict:
     return out
 
 
+def dataset_view(net, kind: str, feats: dict, present, y, classes) -> dict:
+    """A variant on the protocol-corrupted triples: scikit-learn metrics and mean Shapley share per class."""
+    label, _, phi = batch_reliance(net, kind, [feats[m] for m in net.modalities], present)
+    return {"metrics": ex.classification_metrics(y, label, classes),
+            "reliance_by_class": ex.reliance_by_group(ex.shares_of(phi), net.modalities, [classes[c] for c in y], label == y)}
+
+
 def robustness(model, limit: int | None = None) -> dict:
     """Everything above on N_ROBUST (or `limit`) triples; writes robustness.json next to the checkpoint."""
     t0 = time.perf_counter()
@@ -142,9 +149,11 @@ def robustness(model, limit: int | None = None) -> dict:
     result = {"task": "classify", "n": len(y), "levels": {m: {"setting": k, "values": v} for m, (k, v) in LEVELS.items()},
               "curves": curves_, "robustness": summarise(curves_), "weight_shift": weight_shift(net, clean, bad, given),
               "protocol": digits.PROTOCOL, "command": "python -m mmdemo.evaluate classify --robustness",
-              "curves_setting": "modality m at each level, the other two under the protocol's corruption"}
+              "curves_setting": "modality m at each level, the other two under the protocol's corruption",
+              "dataset_view": {k: dataset_view(net, k, bad, bad_present, y, model.classes) for k in VARIANTS}}
     result["minutes"] = round((time.perf_counter() - t0) / 60, 2)
     robustness_file().write_text(json.dumps(result, indent=1) + "\n")
+    save_reference(model)            # EMAP's reference batch, next to the checkpoint
     return result
 
 
@@ -195,3 +204,23 @@ def robustness_plot(e):
         if any(setting == k for k, _ in LEVELS.values()):
             rows.append({"level": severity(setting, value), "accuracy": e.confidence, "curve": f"× this input ({setting})"})
     return pd.DataFrame(rows or [{"level": 0.0, "accuracy": 0.0, "curve": "run evaluate --robustness"}])
+
+
+def dataset_plots(model_name: str):
+    """The confusion matrix (a table) and the mean Shapley share per class, correct vs wrong (a bar chart)
+    of this variant on the protocol-corrupted triples, from robustness.json."""
+    import pandas as pd
+    r = (load_robustness() or {}).get("dataset_view", {}).get(model_name.rsplit("-", 1)[-1])
+    if not r:
+        return pd.DataFrame(), pd.DataFrame({"class": [], "share": [], "modality": []}), "Run evaluate --robustness."
+    labels = r["metrics"]["labels"]
+    confusion = pd.DataFrame(r["metrics"]["confusion"], columns=labels)
+    confusion.insert(0, "truth \\ predicted", labels)
+    shares = [{"class": f"{c} ({kind})", "share": round(v[m], 4), "modality": m}
+              for c, groups in r["reliance_by_class"].items() for kind, v in groups.items() if v["n"]
+              for m in ("image", "text", "audio") if m in v]
+    m = r["metrics"]
+    summary = (f"On {sum(sum(row) for row in m['confusion'])} protocol-corrupted test triples: accuracy {m['accuracy']:.4f}, "
+               f"macro precision {m['precision_macro']:.4f}, recall {m['recall_macro']:.4f}, F1 {m['f1_macro']:.4f} "
+               "(scikit-learn). Bars: mean Shapley share of each modality per class, correct and wrong answers.")
+    return confusion, pd.DataFrame(shares), summary
