@@ -424,6 +424,24 @@ def reliance_views(values: np.ndarray, names: list[str], uniform: float) -> dict
             "interaction": interaction_index(v, names) if m > 1 else {}}
 
 
+def fill_views(e: Explanation, methods, weights: dict, views: dict, emap_=None, faithfulness=None) -> Explanation:
+    """Put the requested views into e (emap_ and faithfulness are callables, run only when asked) and the
+    agreement line of the three reliance views."""
+    e.fusion_weights = weights if "weights" in methods else {}
+    if "shapley" in methods:
+        e.shapley, e.subset_values = views["shapley"], views["subset_values"]
+    if "ablation" in methods:
+        e.ablation_drop = views["ablation_drop"]
+    if "interaction" in methods:
+        e.interaction = views["interaction"]
+    if "emap" in methods and emap_ is not None:
+        e.emap = emap_()
+    if "faithfulness" in methods and faithfulness is not None:
+        e.faithfulness = faithfulness()
+    e.agreement = agreement({"fusion weights": e.fusion_weights, "Shapley": e.shapley, "ablation drop": e.ablation_drop})
+    return e
+
+
 NOTES = {
     "shapley": "Exact Shapley values over all 2^M subsets of the given modalities: the value of a subset is the "
                "probability of the predicted class when the model sees only that subset ({how}); f(no input) = 1/"

@@ -218,19 +218,8 @@ def explain_features(model, got, feats, present, attention, methods, seed: int =
                        confidence=float(out["probs"][label]), modalities=names,
                        scores={model.classes[i]: float(p) for i, p in enumerate(out["probs"])},
                        corrupted_text=got.get("text"), checkpoint_hash=model.checkpoint_hash())
-    e.fusion_weights = v["fusion_weights"] if "weights" in methods else {}
-    if "shapley" in methods:
-        e.shapley, e.subset_values = v["shapley"], v["subset_values"]
-    if "ablation" in methods:
-        e.ablation_drop = v["ablation_drop"]
-    if "interaction" in methods:
-        e.interaction = v["interaction"]
-    if "emap" in methods:
-        e.emap = emap_view(model, feats, present, label, rng)
-    if "faithfulness" in methods:
-        e.faithfulness = faithfulness(model, got, feats, present, attention, label, rng)
-    e.agreement = ex.agreement({"fusion weights": e.fusion_weights, "Shapley": e.shapley,
-                                "ablation drop": e.ablation_drop})
+    ex.fill_views(e, methods, v["fusion_weights"], v, lambda: emap_view(model, feats, present, label, rng),
+                  lambda: faithfulness(model, got, feats, present, attention, label, rng))
     e.notes = notes(model, e)
     return e
 

@@ -124,20 +124,10 @@ def explain(model, image, text, corruption=None, methods=ex.METHODS) -> ex.Expla
     e = ex.Explanation(task="vqa", model=model.name, prediction=model.answers[label], confidence=float(probs[label]),
                        modalities=PLAYERS, scores={a: float(p) for a, p in zip(model.answers, probs)},
                        corrupted_text=question, checkpoint_hash=model.checkpoint_hash(), input_hash=ex.input_hash(clean))
-    if "weights" in methods:
-        e.fusion_weights = {p: float(w) for p, w in zip(PLAYERS, fusion_w[0])}
-    if "shapley" in methods:
-        e.shapley, e.subset_values = v["shapley"], v["subset_values"]
-    if "ablation" in methods:
-        e.ablation_drop = v["ablation_drop"]
-    if "interaction" in methods:
-        e.interaction = v["interaction"]
-    if "emap" in methods:
-        e.emap = emap_view(model, regions, q, label, rng)
     image_map = image_w[0].view(*grid).numpy()
-    if "faithfulness" in methods:
-        e.faithfulness = faithfulness(model, x, question, q, words, word_w, image_map, label, rng)
-    e.agreement = ex.agreement({"fusion weights": e.fusion_weights, "Shapley": e.shapley, "ablation drop": e.ablation_drop})
+    ex.fill_views(e, methods, {p: float(w) for p, w in zip(PLAYERS, fusion_w[0])}, v,
+                  lambda: emap_view(model, regions, q, label, rng),
+                  lambda: faithfulness(model, x, question, q, words, word_w, image_map, label, rng))
     e.notes = notes()
     e.settings = {"corruption": c.active(), "methods": list(methods), "seed": c.seed, "n_reference": N_REFERENCE}
     e.inputs = {"image": x.numpy(), "text": question, "attention": {"image": image_map, "text": word_w}, "words": words}
