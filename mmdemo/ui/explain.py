@@ -14,7 +14,7 @@ import pandas as pd
 
 from .. import registry
 from ..errors import MMDemoError
-from ..explain import Corruption, Explanation
+from ..explain import Explanation
 from .components import log
 
 SNR_OFF = 40     # the audio SNR slider's "no noise" end

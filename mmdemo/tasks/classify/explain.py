@@ -18,7 +18,6 @@ import torch
 
 from ... import explain as ex
 from ...errors import MMDemoError
-from ...nn.audio import SAMPLE_RATE
 from ...nn.text import encode_chars, word_weights
 
 N_REFERENCE = 32       # EMAP's reference batch: clean test items (MNIST test, unseen phrasings, FSDD test)
