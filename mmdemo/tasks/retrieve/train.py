@@ -130,7 +130,7 @@ def train(epochs: int | None = None, seed: int = 0, digit_steps: int = 600, scen
           scene_batch: int = 256) -> Trained:
     from .evaluate import evaluate
     from .model import Retriever
-    epochs = epochs or 30
+    epochs = epochs or 12
     torch.manual_seed(seed)
     t0 = time.perf_counter()
     nets = frozen_nets()
