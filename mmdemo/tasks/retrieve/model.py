@@ -296,27 +296,28 @@ class Retriever:
         modality, item = self.preprocess(image, text, audio, g.raw.space, trimmed)
         query = self.embed(g.raw.space, modality, [item])[0]
         sims, idx = g.index.search(query, k)
-        results = [self.result(g, int(i), float(s), r + 1, query) for r, (s, i) in enumerate(zip(sims, idx))]
+        results = self.results(g, sims, idx, query)
         return self.postprocess(g, modality, item, query, results, trimmed)
 
     # ---- explanations
     @torch.no_grad()
-    def region_map(self, space: str, image: np.ndarray, target: torch.Tensor) -> np.ndarray:
-        """The image's similarity to `target` split into its regions' terms (region_terms), as a grid."""
+    def region_maps(self, space: str, images: list[np.ndarray], target: torch.Tensor) -> list[np.ndarray]:
+        """Each image's similarity to `target` split into its regions' terms (region_terms), as grids;
+        the images go through the frozen CNN in one batch."""
+        if not images:
+            return []
         if space == "digits":
-            enc = self.frozen.classify.encoders["image"]
-            g = enc.cnn(torch.from_numpy(image)[None] - 0.5)
-            tokens = g.flatten(2).transpose(1, 2)[0]
-            _, w = enc.pool(tokens[None])
-            terms, _ = region_terms(self.net.digits["image"], tokens, w[0], target)
+            enc, head = self.frozen.classify.encoders["image"], self.net.digits["image"]
+            tokens = enc.cnn(torch.from_numpy(np.stack(images)) - 0.5).flatten(2).transpose(1, 2)
+            _, w = enc.pool(tokens)
         else:
             from .data import scene_regions
             tower = self.net.scenes["image"]
-            h = tower.tokens(torch.from_numpy(scene_regions(self.frozen.caption, image[None])).float())
-            _, w = tower.pool(h)
-            terms, _ = region_terms(tower.out, h[0], w[0], target)
-        side = int(round(len(terms) ** 0.5))
-        return terms.view(side, side).numpy()
+            head = tower.out
+            tokens = tower.tokens(torch.from_numpy(scene_regions(self.frozen.caption, np.stack(images))).float())
+            _, w = tower.pool(tokens)
+        side = int(round(tokens.shape[1] ** 0.5))
+        return [region_terms(head, t, wi, target)[0].view(side, side).numpy() for t, wi in zip(tokens, w)]
 
     @torch.no_grad()
     def word_shares(self, space: str, text: str, target: torch.Tensor) -> tuple[list[str], np.ndarray]:
@@ -328,23 +329,28 @@ class Retriever:
         drops = (sims[0] - sims[1:]).clamp_min(0).numpy()
         return words, drops / drops.sum() if drops.sum() > 0 else drops
 
-    def result(self, g: "Gallery", i: int, sim: float, rank: int, query: torch.Tensor) -> Result:
+    def results(self, g: "Gallery", sims, idx, query: torch.Tensor) -> list[Result]:
+        """The found items with their explanations: image results' region maps (one batch), text
+        results' word shares."""
         raw = g.raw
-        r = Result(rank, i, raw.modalities[i], raw.labels[i], raw.names[i], sim, raw.items[i])
-        if r.modality == "image":
-            r.regions = self.region_map(raw.space, raw.items[i], query)
-        elif r.modality == "text":
-            r.words, r.word_shares = self.word_shares(raw.space, raw.items[i], query)
-        return r
+        out = [Result(r + 1, int(i), raw.modalities[i], raw.labels[i], raw.names[i], float(s), raw.items[i])
+               for r, (s, i) in enumerate(zip(sims, idx))]
+        images = [r for r in out if r.modality == "image"]
+        for r, grid in zip(images, self.region_maps(raw.space, [r.item for r in images], query)):
+            r.regions = grid
+        for r in out:
+            if r.modality == "text":
+                r.words, r.word_shares = self.word_shares(raw.space, r.item, query)
+        return out
 
     def postprocess(self, g: "Gallery", modality: str, item, query: torch.Tensor, results: list[Result],
                     trimmed: dict) -> Prediction:
         space, attention, tokens = g.raw.space, {}, {}
         notes = {key: NOTES[key] for key in ("scores", "regions", "words", "map")}
         notes["index"] = f"Search: {g.index.kind} over {len(g.raw.items):,} items."
-        top = self.embed(space, results[0].modality, [results[0].item])[0] if results else query
+        top = g.embeddings[results[0].index] if results else query
         if modality == "image":       # the query image's regions against the top result
-            attention["query_regions"] = self.region_map(space, item, top)
+            attention["query_regions"] = self.region_maps(space, [item], top)[0]
         elif modality == "text":
             tokens["query_words"], attention["query_words"] = self.word_shares(space, item, top)
         zero_shot = None
@@ -375,6 +381,8 @@ class Gallery:
         rng = np.random.default_rng(0)
         self.shown = np.sort(rng.permutation(len(x))[:MAP_POINTS]) if len(x) > MAP_POINTS else np.arange(len(x))
         self.xy = self.project(x[self.shown])
+        self.shown_modalities = [raw.modalities[i] for i in self.shown]
+        self.shown_labels = [raw.labels[i] for i in self.shown]
         mods = np.array(raw.modalities)
         self.centroids = {m: x[torch.from_numpy(mods == m)].mean(0) for m in dict.fromkeys(raw.modalities)}
         names = list(self.centroids)
@@ -385,7 +393,7 @@ class Gallery:
         return ((x.double() - self.mean) @ self.components.T).numpy().astype(np.float32)
 
     def space_map(self, query: torch.Tensor, modality: str) -> SpaceMap:
-        return SpaceMap(self.xy, [self.raw.modalities[i] for i in self.shown], [self.raw.labels[i] for i in self.shown],
+        return SpaceMap(self.xy, self.shown_modalities, self.shown_labels,
                         self.project(query[None])[0], modality,
                         {m: self.project(c[None])[0] for m, c in self.centroids.items()}, self.gap, self.explained)
 

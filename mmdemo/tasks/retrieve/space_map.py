@@ -12,7 +12,7 @@ from ...datasets.scenes import RGB
 
 DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                  "#bcbd22", "#17becf"]
-MODALITY_NAMES = {"image": "image ●", "text": "text ■", "audio": "speech ▲"}
+MODALITY_NAMES = {"image": "image = circle", "text": "text = square", "audio": "speech = triangle"}
 
 
 def class_colour(label: str) -> tuple | str:
@@ -40,8 +40,8 @@ def star(draw: ImageDraw.ImageDraw, x: float, y: float, r: float = 11):
     draw.polygon(pts, fill="black", outline="white")
 
 
-def draw_map(m, size: int = 520, legend: int = 44) -> Image.Image:
-    """SpaceMap -> picture: gallery points, modality centroids and gaps, the query."""
+def draw_map(m, size: int = 520, legend: int = 80) -> Image.Image:
+    """SpaceMap -> picture: gallery points, modality centroids joined by lines, the query, a legend."""
     img = Image.new("RGB", (size, size + legend), "white")
     draw = ImageDraw.Draw(img)
     pts = np.vstack([m.xy, m.query_xy[None], *[c[None] for c in m.centroids_xy.values()]])
@@ -58,13 +58,26 @@ def draw_map(m, size: int = 520, legend: int = 44) -> Image.Image:
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             draw.line([cents[a], cents[b]], fill="black", width=2)
-            mid = ((cents[a][0] + cents[b][0]) / 2 + 4, (cents[a][1] + cents[b][1]) / 2)
-            draw.text(mid, f"gap {m.gap[f'{a}-{b}']:.2f}", fill="black")
     for k, c in cents.items():
         marker(draw, *c, k, 9, None, outline="black", width=3)
     star(draw, *to_px(m.query_xy))
-    draw.text((6, size + 4), "colour = class, shape = modality: " + ", ".join(MODALITY_NAMES[k] for k in
-              dict.fromkeys(m.modalities)) + "; large outlines: modality centroids", fill="black")
-    draw.text((6, size + 22), f"black star = your {MODALITY_NAMES[m.query_modality].split()[0]} query; "
-              f"PCA, 2 components hold {m.explained:.0%} of the variance", fill="black")
+    legend_rows(draw, m, size)
     return img
+
+
+def legend_rows(draw: ImageDraw.ImageDraw, m, top: int) -> None:
+    """Class colours, modality shapes, the modality gap, what the star is."""
+    classes = sorted(set(m.labels), key=lambda c: (not c.isdigit(), c))
+    x = 6
+    if all(c.isdigit() for c in classes):
+        for c in classes:
+            draw.text((x, top + 2), c, fill=class_colour(c))
+            x += 14
+    else:
+        draw.text((x, top + 2), "colour = the colour of the caption's first object", fill="black")
+    draw.text((6, top + 18), "shape: " + ", ".join(MODALITY_NAMES[k] for k in dict.fromkeys(m.modalities)) +
+              "; large outlines: modality centroids (joined by lines)", fill="black")
+    gap = ", ".join(f"{k} {v:.3f}" for k, v in m.gap.items()) or "one modality only"
+    draw.text((6, top + 34), f"modality gap (centroid distance, 64-d unit vectors): {gap}", fill="black")
+    draw.text((6, top + 50), f"black star = your {MODALITY_NAMES[m.query_modality].split()[0]} query; PCA of the "
+              f"gallery, 2 components hold {m.explained:.0%} of the variance", fill="black")
