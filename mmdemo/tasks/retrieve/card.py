@@ -36,6 +36,6 @@ the train split of all five FSDD speakers, including `{t['held_out_speaker']}`.
 
 Training: `python -m mmdemo.train retrieve` (seed {t['seed']}, digit heads {t['digit_steps']} steps each,
 scene towers {t['scene_epochs']} epochs): {s.get('total', '?')} s in all, of which {s.get('features', '?')} s computing
-the frozen features (cached in .cache/retrieve/ afterwards) and {s.get('heads_total', '?')} s training the heads
+the frozen features that were not cached yet (kept in .cache/retrieve/ afterwards) and {s.get('heads_total', '?')} s training the heads
 ({t.get('machine', '')}).
 """
