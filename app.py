@@ -15,6 +15,8 @@ os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 from mmdemo.data.inputs import MAX_FILE_BYTES  # noqa: E402
 from mmdemo.models.hf import register_flag_backends  # noqa: E402
 from mmdemo.registry import use_native_conv_kernels  # noqa: E402
+from mmdemo import server  # noqa: E402
+from mmdemo.ui import CACHE_SECONDS  # noqa: E402
 from mmdemo.ui import build_demo  # noqa: E402
 
 
@@ -36,7 +38,7 @@ def register_flag_models(argv: list[str]) -> None:
 
 register_flag_models(sys.argv[1:])
 demo = build_demo()
-CONCURRENCY = 2          # model calls running at once (2 CPU cores); the rest wait in Gradio's queue
+CONCURRENCY = 2          # model calls running at once in the whole app (2 CPU cores); the rest wait in Gradio's queue
 QUEUE_SIZE = 256         # waiting requests beyond this are refused ("queue full") instead of piling up
 
 
@@ -90,9 +92,11 @@ def main(argv=None):
     limit_malloc_arenas()
     use_native_conv_kernels()
     threading.Thread(target=warm_up, daemon=True).start()   # the model is built while the server starts
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    server.share_one_queue(demo, CONCURRENCY)     # one group: at most CONCURRENCY model calls in the app
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)   # no direct /run/
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, ssr_mode=False,
-                max_file_size=MAX_FILE_BYTES, footer_links=["api"], show_error=True)
+                max_file_size=MAX_FILE_BYTES, footer_links=["api"], show_error=True,
+                **server.launch_kwargs(demo, CACHE_SECONDS))   # body limits, per-client share, sweeper
 
 
 if __name__ == "__main__":
