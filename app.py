@@ -93,6 +93,7 @@ def main(argv=None):
     use_native_conv_kernels()
     threading.Thread(target=warm_up, daemon=True).start()   # the model is built while the server starts
     server.share_one_queue(demo, CONCURRENCY)     # one group: at most CONCURRENCY model calls in the app
+    server.stop_cleanly_on_sigterm()              # SIGTERM runs the shutdown (files deleted) like Ctrl-C
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)   # no direct /run/
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, ssr_mode=False,
                 max_file_size=MAX_FILE_BYTES, footer_links=["api"], show_error=True,

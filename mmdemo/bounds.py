@@ -26,7 +26,7 @@ MIN_AUDIO_RATE, MAX_AUDIO_RATE = 1000, 192_000   # Hz; outside this a clip is re
 MAX_AUDIO_CHANNELS = 8                   # more channels are refused from the file's header
 AUDIO_BLOCK_FRAMES = 65_536              # a file is decoded this many frames at a time, mixed to mono per block
 DECODE_SECONDS = 1.5                     # an audio file whose decoding takes longer is refused
-MAX_DECODED_IMAGE_BYTES = 160_000_000    # pixels x bytes per pixel: 40 MP RGB (120 MB) and RGBA (160 MB) fit
+MAX_DECODED_IMAGE_BYTES = 128 * 2**20   # pixels x bytes per pixel: 40 MP RGB (120 MB) fits, 40 MP RGBA (160 MB) does not
 WORKING_SIDE = 1024                      # decoded images larger than this on a side are reduced (aspect kept)
 
 BYTES_PER_PIXEL = {"1": 1, "L": 1, "P": 1, "LA": 2, "PA": 2, "La": 2, "I;16": 2, "I;16B": 2, "I;16L": 2,

@@ -28,7 +28,7 @@ JOBS_PER_CLIENT = int(os.environ.get("MMDEMO_JOBS_PER_CLIENT", 16))   # queued +
 BODIES_PER_CLIENT = int(os.environ.get("MMDEMO_BODIES_PER_CLIENT", 16))  # request bodies being received at once
 MAX_UPLOAD_BODY = MAX_FILE_BYTES + 2**20   # a multipart body: one file of MAX_FILE_BYTES + form overhead
 MAX_OTHER_BODY = 2**20                     # any other body (JSON of a queue join: text, file references)
-BODY_IDLE_SECONDS = 10.0                   # no byte of the body for this long: the request is dropped (408)
+BODY_IDLE_SECONDS = float(os.environ.get("MMDEMO_BODY_IDLE_SECONDS", 10))   # no byte of the body for this long: dropped (408)
 BODY_TOTAL_SECONDS = 120.0                 # the whole body must arrive within this (50 MiB at >= 0.45 MB/s)
 SESSION_CAPACITY = 1000                    # Gradio's per-session state objects kept at most (it defaults to 10,000)
 CLOSED_SESSION_SECONDS = 10                # a session whose page / client went away is dropped after this
@@ -263,7 +263,7 @@ def sweep_files(folder: Path, age: float, keep: set[str]) -> int:
     previous run that was killed, deep-link state."""
     if not folder.is_dir():
         return 0
-    now, removed = time.time(), 0
+    now, removed, emptied = time.time(), 0, set()    # emptied: folders this sweep removed files from
     for root, dirs, files in os.walk(folder, topdown=False):
         for name in files:
             path = os.path.join(root, name)
@@ -271,11 +271,13 @@ def sweep_files(folder: Path, age: float, keep: set[str]) -> int:
                 if path not in keep and now - os.lstat(path).st_ctime > age:
                     os.remove(path)
                     removed += 1
+                    emptied.add(root)
         for name in dirs:
             path = os.path.join(root, name)
             with contextlib.suppress(OSError):       # not empty, or gone already
-                if now - os.lstat(path).st_mtime > age:
+                if path in emptied or now - os.lstat(path).st_mtime > age:
                     os.rmdir(path)
+                    emptied.add(root)
     return removed
 
 
@@ -351,3 +353,15 @@ def launch_kwargs(demo, cache_seconds: float) -> dict:
             "app_kwargs": {"middleware": [Middleware(Guard, demo=demo)],
                            "exception_handlers": {FnIndexInferError: not_found},
                            "lifespan": sweeper(demo, cache_seconds)}}
+
+
+def stop_cleanly_on_sigterm() -> None:
+    """SIGTERM (what a container or a Space sends to stop the app) as Ctrl-C: Gradio's launch()
+    then closes the server, which runs the shutdown (Gradio deletes the files it tracks, the sweeper
+    sweeps once more). Python's default for SIGTERM ends the process with no cleanup at all.
+    Main thread only (signal handlers can only be set there)."""
+    import signal
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    signal.signal(signal.SIGTERM, interrupt)
