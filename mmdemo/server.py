@@ -24,7 +24,7 @@ from pathlib import Path
 from .data.inputs import MAX_FILE_BYTES
 
 MODEL_GROUP = "model"                      # the one concurrency group every event runs in
-JOBS_PER_CLIENT = int(os.environ.get("MMDEMO_JOBS_PER_CLIENT", 16))   # queued + running, per client address
+JOBS_PER_CLIENT = int(os.environ.get("MMDEMO_JOBS_PER_CLIENT", 20))   # queued + running, per client address (load.py runs 16)
 BODIES_PER_CLIENT = int(os.environ.get("MMDEMO_BODIES_PER_CLIENT", 16))  # request bodies being received at once
 MAX_UPLOAD_BODY = MAX_FILE_BYTES + 2**20   # a multipart body: one file of MAX_FILE_BYTES + form overhead
 MAX_OTHER_BODY = 2**20                     # any other body (JSON of a queue join: text, file references)
