@@ -15,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import json
+import logging
 import os
 import re
 import threading
@@ -31,7 +32,7 @@ MAX_OTHER_BODY = 2**20                     # any other body (JSON of a queue joi
 BODY_IDLE_SECONDS = float(os.environ.get("MMDEMO_BODY_IDLE_SECONDS", 10))   # no byte of the body for this long: dropped (408)
 BODY_TOTAL_SECONDS = 120.0                 # the whole body must arrive within this (50 MiB at >= 0.45 MB/s)
 SESSION_CAPACITY = 1000                    # Gradio's per-session state objects kept at most (it defaults to 10,000)
-CLOSED_SESSION_SECONDS = 10                # a session whose page / client went away is dropped after this
+CLOSED_SESSION_SECONDS = 10                # a session with no heartbeat connection is dropped after this
 TRUSTED_PROXIES = {a.strip() for a in os.environ.get("MMDEMO_TRUSTED_PROXIES", "").split(",") if a.strip()}
 RANGE = re.compile(r"bytes=\s*(\d+-\d*|-\d+)\s*(,\s*(\d+-\d*|-\d+)\s*)*")
 
@@ -59,6 +60,7 @@ class ModelCalls:
 
 
 MODEL_CALLS = ModelCalls()
+OPEN_HEARTBEATS: dict[str, int] = {}       # session hash -> heartbeat connections open now (a page or client is there)
 
 
 def share_one_queue(demo, limit: int) -> None:
@@ -181,6 +183,8 @@ class Guard:
         headers = dict(scope.get("headers", []))
         if b"range" in headers and not RANGE.fullmatch(headers[b"range"].decode("latin-1").strip()):
             return await send_json(send, 416, {"detail": "Malformed Range header."})
+        if scope["method"] == "GET" and "/heartbeat/" in scope["path"]:
+            return await self.heartbeat(scope, receive, send)
         if scope["method"] not in ("POST", "PUT", "PATCH"):
             return await self.app(scope, receive, send)
         multipart = headers.get(b"content-type", b"").startswith(b"multipart/form-data")
@@ -202,6 +206,18 @@ class Guard:
             self.open_bodies[address] -= 1
             if not self.open_bodies[address]:
                 del self.open_bodies[address]
+
+    async def heartbeat(self, scope, receive, send):
+        """Gradio's heartbeat stream stays open while a page (or gradio_client) is there: count it per
+        session, so drop_idle_sessions knows which sessions still have someone behind them."""
+        session = scope["path"].rstrip("/").rsplit("/", 1)[-1]
+        OPEN_HEARTBEATS[session] = OPEN_HEARTBEATS.get(session, 0) + 1
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            OPEN_HEARTBEATS[session] -= 1
+            if not OPEN_HEARTBEATS[session]:
+                del OPEN_HEARTBEATS[session]
 
     async def join(self, address, scope, receive, send, limit):
         """One queue join per client address at a time (so the count below is exact), refused when
@@ -282,23 +298,37 @@ def sweep_files(folder: Path, age: float, keep: set[str]) -> int:
 
 
 def drop_idle_sessions(demo, open_seconds: float, closed_seconds: float = CLOSED_SESSION_SECONDS) -> int:
-    """Drop Gradio's per-session state (a copy of the app's config, ~0.2 MB, plus gr.State values)
-    for sessions not used for `open_seconds`, or for `closed_seconds` once their page or client has
-    gone (Gradio itself keeps a closed session for an hour and an API client's forever, up to the
-    capacity). Sessions with events in the queue are kept. Gradio 6.31's StateHolder internals."""
+    """Drop Gradio's per-session state (a copy of the app's config, ~0.4 MB measured, plus gr.State
+    values) for sessions not used for `open_seconds` while their heartbeat is connected, or for
+    `closed_seconds` without one (a page that went away, an API call; Gradio itself keeps a closed
+    session for an hour and one that never had a heartbeat until 10,000 sessions exist). Sessions
+    with events in the queue are kept. Gradio 6.31's StateHolder internals."""
     holder, queue = demo.state_holder, demo._queue
-    busy, now, dropped = set(queue.pending_event_ids_session), time.time(), 0
+    busy = {s for s, events in list(queue.pending_event_ids_session.items()) if events}
+    now, dropped = time.time(), 0
     with holder.lock:
         for session_id in list(holder.session_data):
             state = holder.session_data[session_id]
             last = holder.time_last_used.get(session_id)
             idle = now - last.timestamp() if last else float("inf")
-            if session_id not in busy and idle > (closed_seconds if state.is_closed else open_seconds):
+            alive = session_id in OPEN_HEARTBEATS and not state.is_closed
+            if session_id not in busy and idle > (open_seconds if alive else closed_seconds):
                 holder.delete_state(session_id)          # gr.State values: their delete callbacks
                 del holder.session_data[session_id]
                 holder.time_last_used.pop(session_id, None)
+                forget_queue_entries(queue, session_id)
                 dropped += 1
     return dropped
+
+
+def forget_queue_entries(queue, session_id: str) -> None:
+    """Gradio's queue keeps, per session that ever queued an event, an (empty) set of event ids and a
+    message queue, for the life of the process; drop them with the session when nothing is pending."""
+    if not queue.pending_event_ids_session.get(session_id):
+        queue.pending_event_ids_session.pop(session_id, None)
+        messages = queue.pending_messages_per_session.get(session_id)
+        if messages is not None and messages.empty():
+            queue.pending_messages_per_session.pop(session_id, None)
 
 
 def sweeper(demo, cache_seconds: float):
@@ -311,10 +341,13 @@ def sweeper(demo, cache_seconds: float):
         last_files = time.monotonic()
         while True:
             await asyncio.sleep(min(5.0, every))
-            drop_idle_sessions(demo, open_seconds=cache_seconds)
-            if time.monotonic() - last_files >= every:
-                await asyncio.to_thread(sweep_files, folder, cache_seconds, kept_files(demo))
-                last_files = time.monotonic()
+            try:                                     # a failed sweep is reported; the next one still runs
+                drop_idle_sessions(demo, open_seconds=cache_seconds)
+                if time.monotonic() - last_files >= every:
+                    await asyncio.to_thread(sweep_files, folder, cache_seconds, kept_files(demo))
+                    last_files = time.monotonic()
+            except Exception:
+                logging.getLogger("mmdemo").exception("sweep failed")
 
     @contextlib.asynccontextmanager
     async def lifespan(app):

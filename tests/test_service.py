@@ -195,22 +195,45 @@ def test_aborted_uploads_leave_no_partial_file(own_app):
     assert files_in(own_app.folder, examples) == []
 
 
+def wait_for(condition, seconds=20.0):
+    """Poll until condition() holds (the machine may be busy); its last value."""
+    deadline = time.time() + seconds
+    while not condition() and time.time() < deadline:
+        time.sleep(0.2)
+    return condition()
+
+
 def test_held_open_uploads_are_limited_per_client_and_dropped(own_app):
     def fds():
         return len(list(Path(f"/proc/{own_app.proc.pid}/fd").iterdir()))
     start, examples = fds(), set(files_in(own_app.folder, set()))
     held = [partial_upload(own_app.port, 5 * 2**20, 2**16) for _ in range(server.BODIES_PER_CLIENT)]
-    time.sleep(0.5)
+    assert wait_for(lambda: fds() >= start + 2 * len(held))   # the server holds each socket and its partial file
     extra = partial_upload(own_app.port, 5 * 2**20, 2**16)
     assert extra.recv(200).startswith(b"HTTP/1.1 429")
-    assert fds() > start
-    time.sleep(3.5)                                   # past the 2 s body idle timeout
-    answers = [s.recv(200) for s in held]
+    answers = [s.recv(200) for s in held]             # after the 2 s body idle timeout (socket timeout 10 s)
     assert all(a.startswith(b"HTTP/1.1 400") for a in answers), answers[:2]
     for s in held + [extra]:
         s.close()
-    time.sleep(0.5)
-    assert fds() <= start + 2 and files_in(own_app.folder, examples) == []
+    assert wait_for(lambda: fds() <= start + 2) and files_in(own_app.folder, examples) == []
+
+
+def test_sessions_without_a_heartbeat_are_dropped(own_app):
+    """Every request a new session (as API users are): Gradio would keep each one's state (~0.4 MB)
+    until 10,000 exist; here a session with no heartbeat connection goes CLOSED_SESSION_SECONDS after
+    its last use."""
+    from gradio_client import Client
+
+    def sessions():
+        return json.loads(raw(own_app.port, "GET", "/healthz")[1])["sessions"]
+    client = Client(own_app.url, verbose=False)
+    for _ in range(5):
+        client.reset_session()
+        assert client.predict(None, "hi", None, api_name="/echo") == "|hi|"
+    assert sessions() >= 4
+    time.sleep(server.CLOSED_SESSION_SECONDS + 5)      # + one session sweep (every 3 s with a 3 s cache lifetime)
+    assert sessions() <= 1                             # at most the client's current one, if its heartbeat is open
+    client.close()
 
 
 def test_sigterm_mid_traffic_leaves_no_request_file(own_app):
