@@ -25,7 +25,7 @@ STANDARD_RATES = (8000, 11025, 12000, 16000, 22050, 24000, 32000, 44100, 48000, 
 MIN_AUDIO_RATE, MAX_AUDIO_RATE = 1000, 192_000   # Hz; outside this a clip is refused
 MAX_AUDIO_CHANNELS = 8                   # more channels are refused from the file's header
 AUDIO_BLOCK_FRAMES = 65_536              # a file is decoded this many frames at a time, mixed to mono per block
-DECODE_SECONDS = 1.5                     # an audio file whose decoding takes longer is refused
+DECODE_SECONDS = 1.5                     # an audio file whose decoding takes more CPU time is refused
 MAX_DECODED_IMAGE_BYTES = 128 * 2**20   # pixels x bytes per pixel: 40 MP RGB (120 MB) fits, 40 MP RGBA (160 MB) does not
 WORKING_SIDE = 1024                      # decoded images larger than this on a side are reduced (aspect kept)
 
@@ -78,8 +78,9 @@ def check_audio_header(rate: int, channels: int, name: str) -> None:
 def read_mono(sound_file, max_frames: int, started: float | None = None) -> np.ndarray:
     """Read at most max_frames from an open soundfile.SoundFile, AUDIO_BLOCK_FRAMES at a time, each
     block mixed down to mono float32 (memory: one block of all channels + the mono result). Refused
-    once decoding has taken DECODE_SECONDS (checked between blocks)."""
-    started = time.perf_counter() if started is None else started
+    once decoding has used DECODE_SECONDS of this thread's CPU time (checked between blocks; CPU time,
+    not wall time, so a busy machine does not refuse a file that is cheap to decode)."""
+    started = time.thread_time() if started is None else started
     blocks, left = [], max_frames
     while left > 0:
         block = sound_file.read(frames=min(AUDIO_BLOCK_FRAMES, left), dtype="float32", always_2d=True)
@@ -87,7 +88,7 @@ def read_mono(sound_file, max_frames: int, started: float | None = None) -> np.n
             break
         blocks.append(block.mean(axis=1, dtype=np.float32))
         left -= len(block)
-        if time.perf_counter() - started > DECODE_SECONDS:
+        if time.thread_time() - started > DECODE_SECONDS:
             raise MMDemoError(f"Decoding this audio took more than {DECODE_SECONDS} s; "
                               "please send a shorter or simpler file (WAV or FLAC).")
     return np.concatenate(blocks) if blocks else np.zeros(0, np.float32)
