@@ -70,6 +70,15 @@ def test_audio_decode_has_a_time_budget(tmp_path, monkeypatch):
         load_audio(str(path))
 
 
+def test_an_unreadable_audio_file_is_named_without_its_server_path(tmp_path):
+    path = tmp_path / "upload" / "not-audio.wav"
+    path.parent.mkdir()
+    path.write_text("not audio\n")
+    with pytest.raises(MMDemoError, match="not-audio.wav") as refused:
+        load_audio(str(path))
+    assert str(tmp_path) not in str(refused.value)       # libsndfile's own message names the full path
+
+
 def png_header(width, height, bit_depth, colour_type) -> bytes:
     """A PNG signature + IHDR + a tiny IDAT: what PIL reads before deciding to decode."""
     def chunk(kind, data):
