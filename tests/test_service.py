@@ -217,9 +217,19 @@ def test_held_open_uploads_are_limited_per_client_and_dropped(own_app):
         return len(list(Path(f"/proc/{own_app.proc.pid}/fd").iterdir()))
     start, examples = fds(), set(files_in(own_app.folder, set()))
     held = [partial_upload(own_app.port, 5 * 2**20, 2**16) for _ in range(server.BODIES_PER_CLIENT)]
+    trickling = threading.Event()
+    trickling.set()
+
+    def trickle():                                   # a byte every 0.5 s: no body times out while we count
+        while trickling.is_set():
+            for s in held:
+                s.send(b"\0")
+            time.sleep(0.5)
+    threading.Thread(target=trickle, daemon=True).start()
     assert wait_for(lambda: fds() >= start + 2 * len(held))   # the server holds each socket and its partial file
     extra = partial_upload(own_app.port, 5 * 2**20, 2**16)
     assert extra.recv(200).startswith(b"HTTP/1.1 429")
+    trickling.clear()
     answers = [s.recv(200) for s in held]             # after the 2 s body idle timeout (socket timeout 10 s)
     assert all(a.startswith(b"HTTP/1.1 400") for a in answers), answers[:2]
     for s in held + [extra]:
