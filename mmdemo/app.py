@@ -14,7 +14,7 @@ import time
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 
-CONCURRENCY = 2          # model calls running at once (2 CPU cores); the rest wait in Gradio's queue
+CONCURRENCY = 2          # model calls running at once in the whole app (2 CPU cores); the rest wait in Gradio's queue
 QUEUE_SIZE = 256         # waiting requests beyond this are refused ("queue full") instead of piling up
 
 
@@ -91,14 +91,19 @@ def build(argv=None):
 
 def main(argv=None):
     demo, args = build(argv)
+    from . import server
     from .inputs import MAX_FILE_BYTES
     from .runtime import use_native_conv_kernels
+    from .ui import CACHE_SECONDS
     limit_malloc_arenas()
     use_native_conv_kernels()
     threading.Thread(target=warm_up, daemon=True).start()   # the model is built while the server starts
-    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE)
+    server.share_one_queue(demo, CONCURRENCY)     # one group: at most CONCURRENCY model calls in the app
+    server.stop_cleanly_on_sigterm()              # SIGTERM runs the shutdown (files deleted) like Ctrl-C
+    demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)   # no direct /run/
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, ssr_mode=False,
-                max_file_size=MAX_FILE_BYTES, footer_links=["api"], show_error=True)
+                max_file_size=MAX_FILE_BYTES, footer_links=["api"], show_error=True,
+                **server.launch_kwargs(demo, CACHE_SECONDS))   # body limits, per-client share, sweeper
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from . import bounds
 from .errors import MMDemoError
 
 MAX_IMAGE_PIXELS = 40_000_000      # 40 MP: larger images are refused before decoding
@@ -81,9 +82,11 @@ def load_image(image) -> Image.Image:
                 raise MMDemoError(f"The image is {img.width}x{img.height} pixels; the limit is {MAX_IMAGE_PIXELS:,} pixels.")
             if img.width < 1 or img.height < 1:
                 raise MMDemoError("The image has no pixels.")
+            bounds.check_image_header(img)          # pixels x bytes per pixel, before decoding
             img.seek(0) if getattr(img, "n_frames", 1) > 1 else None   # animated: first frame
+            bounds.draft_for_working_size(img)      # JPEG: decoded at a reduced scale
             img.load()
-            img = ImageOps.exif_transpose(img)
+            img = ImageOps.exif_transpose(bounds.shrink(img))   # at most WORKING_SIDE from here on
             return _to_rgb(img)
     except MMDemoError:
         raise
@@ -146,14 +149,19 @@ def load_audio(audio, target_rate: int | None = None, notes: dict | None = None)
         try:
             with sf.SoundFile(str(path)) as f:
                 rate, total = f.samplerate, f.frames
-                data = f.read(frames=int(MAX_AUDIO_SECONDS * f.samplerate) + 1, dtype="float32", always_2d=True)
-        except Exception as e:   # libsndfile says what it could not read
-            raise MMDemoError(f"Cannot read the audio file {path.name} (WAV, FLAC, OGG, MP3 ...): {e}") from None
+                bounds.check_audio_header(rate, f.channels, path.name)   # before decoding anything
+                data = bounds.read_mono(f, int(MAX_AUDIO_SECONDS * rate) + 1)
+        except MMDemoError:
+            raise
+        except Exception as e:   # libsndfile says what it could not read (its message names the server path)
+            reason = str(e).replace(str(path), path.name)
+            raise MMDemoError(f"Cannot read the audio file {path.name} (WAV, FLAC, OGG, MP3 ...): {reason}") from None
     elif isinstance(audio, (tuple, list)) and len(audio) == 2:
         rate, data = audio
         data = np.asarray(data)
         if not np.issubdtype(data.dtype, np.number):
             raise MMDemoError(f"Audio samples must be numbers, not {data.dtype}.")
+        data, total = bounds.first_seconds(data, rate, MAX_AUDIO_SECONDS)   # before any conversion
         if np.issubdtype(data.dtype, np.integer):
             data = data.astype(np.float64) / float(np.iinfo(data.dtype).max)
     else:
@@ -162,8 +170,7 @@ def load_audio(audio, target_rate: int | None = None, notes: dict | None = None)
         rate = int(rate)
     except (TypeError, ValueError):
         raise MMDemoError(f"The sample rate must be a whole number, not {rate!r}.") from None
-    if not 1000 <= rate <= 384_000:
-        raise MMDemoError(f"A sample rate of {rate} Hz is not supported (1 kHz - 384 kHz).")
+    bounds.check_audio_header(rate, 1, "clip")
     data = np.asarray(data, dtype=np.float64)
     if data.ndim == 2:   # (samples, channels) from soundfile/Gradio -> mono
         data = data.mean(axis=1) if data.shape[1] <= 8 else data.mean(axis=0)
@@ -183,13 +190,14 @@ def load_audio(audio, target_rate: int | None = None, notes: dict | None = None)
     if peak > 1.0:
         data = data / peak
     if target_rate and target_rate != rate:
-        data = resample(data, rate, target_rate)
-        rate = target_rate
+        data, rate = bounds.resample(data, rate, target_rate), target_rate
     return rate, data.astype(np.float32)
 
 
 def resample(wave: np.ndarray, rate: int, new_rate: int) -> np.ndarray:
-    """Mono samples at `rate` -> float32 at `new_rate` (torchaudio's windowed-sinc resampler)."""
+    """Mono samples at `rate` -> float32 at `new_rate` (torchaudio's windowed-sinc resampler). For the
+    project's own data (its rates are known); a person's input goes through bounds.resample, whose cost
+    is bounded for any pair of rates and which calls this between standard rates."""
     if rate == new_rate:
         return np.asarray(wave, dtype=np.float32)
     import torch

@@ -35,7 +35,13 @@ def run_caption(image, model_name, beam):
     first = overlay(image, heat[0]) if words else None
     beams = pd.DataFrame({"caption": list(pred.scores), "probability": [round(p, 4) for p in pred.scores.values()]})
     return (pred.output, beams, picker, first, strip, per_word, fusion_plot(pred.fusion_weights),
-            note(pred, "words"), note(pred, "fusion"), note(pred, "scores"), (image, heat))
+            note(pred, "words"), note(pred, "fusion"), note(pred, "scores"), (kept_image(image), heat))
+
+
+def kept_image(image: Image.Image) -> Image.Image:
+    """What the session keeps for show_word: the image at the overlay's size (what overlay() resizes
+    it to anyway), not the decoded upload (a 40-MP one was 153 MB per session)."""
+    return image.resize((OVERLAY_SIZE, OVERLAY_SIZE), Image.Resampling.BILINEAR)
 
 
 def show_word(index, state):
