@@ -55,3 +55,23 @@ def mel_picture(mel: np.ndarray, weights: np.ndarray, height: int = 160, px_per_
     xs = (np.arange(len(w)) + 0.5) * width / len(w)
     draw.line([(float(x), float(height - 2 - v * (height - 4))) for x, v in zip(xs, w)], fill="white", width=2)
     return out
+
+
+def word_map_picture(words: list[str], word_frames: np.ndarray, seconds_per_frame: float,
+                     row_height: int = 22, label_width: int = 110, px_per_frame: int = 4) -> Image.Image:
+    """One row per word: where in the recording (time across) the recogniser listened while writing
+    it, each row scaled to its own peak; a tick every second along the bottom."""
+    n_words, n_frames = word_frames.shape if word_frames.ndim == 2 else (0, 1)
+    width = max(n_frames * px_per_frame, 60)
+    out = Image.new("RGB", (label_width + width, max(n_words, 1) * row_height + 16), "white")
+    draw = ImageDraw.Draw(out)
+    for i, (word, row) in enumerate(zip(words, word_frames)):
+        scaled = row / max(float(row.max()), 1e-12)
+        strip = Image.fromarray(heat_colors(scaled[None])).resize((width, row_height - 2), Image.Resampling.NEAREST)
+        out.paste(strip, (label_width, i * row_height))
+        draw.text((4, i * row_height + 4), word[:16], fill="black")
+    for second in range(int(n_frames * seconds_per_frame) + 1):
+        x = label_width + second / seconds_per_frame * px_per_frame
+        draw.line([(x, out.height - 14), (x, out.height - 8)], fill="black")
+        draw.text((x + 2, out.height - 14), f"{second}s", fill="black")
+    return out
