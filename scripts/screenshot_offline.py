@@ -20,11 +20,11 @@ FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-ne
 
 
 def spoken(folder: Path, sentence: str) -> Path:
-    """espeak-ng speaks the sentence; 1 s of silence after it; 16-bit PCM (what Chromium's fake mic plays)."""
+    """espeak-ng speaks the sentence; 4 s of silence after it (the fake mic loops the file); 16-bit PCM (what Chromium's fake mic plays)."""
     wav = folder / "question.wav"
     subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), sentence], check=True, capture_output=True)
     data, rate = sf.read(str(wav))
-    sf.write(str(wav), np.concatenate([np.zeros(rate // 4), data, np.zeros(rate)]), rate, subtype="PCM_16")
+    sf.write(str(wav), np.concatenate([np.zeros(rate // 4), data, np.zeros(4 * rate)]), rate, subtype="PCM_16")
     return wav
 
 
@@ -53,7 +53,7 @@ def photo(page, out: Path, image: Path):
     page.get_by_role("button", name="Recognise").click()
     page.get_by_text("Grad-CAM (pytorch-grad-cam)", exact=False).first.wait_for(timeout=180_000)
     page.get_by_role("button", name="Check this map").click()
-    page.get_by_text("Deletion AUC", exact=False).first.wait_for(timeout=120_000)
+    page.get_by_text("Grad-CAM order", exact=False).first.wait_for(timeout=120_000)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(out), full_page=True)
     return page.get_by_role("textbox", name="Top label (ImageNet)").input_value()
