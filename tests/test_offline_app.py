@@ -92,3 +92,10 @@ def test_photos_tab_recognises_and_checks_its_map(client):
     assert best == top5["label"] and len(top5["confidences"]) == 5 and "Grad-CAM" in heat_note
     check = client.predict(photo, "efficientnet-lite0", api_name="/check_map")
     assert "Deletion AUC" in check and "random order" in check
+
+
+def test_audio_tab_transcribes_offline_with_a_map_per_word(client):
+    wav = handle_file(str(ROOT / "examples" / "classify" / "three_theo.wav"))
+    transcript, text_box, frames, words_picture, note = client.predict(wav, "whisper-tiny-en", api_name="/transcribe")
+    assert "three" in transcript.lower() and text_box == transcript and "alignment heads" in note
+    assert frames["data"] and words_picture is not None

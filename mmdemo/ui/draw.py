@@ -58,10 +58,11 @@ def mel_picture(mel: np.ndarray, weights: np.ndarray, height: int = 160, px_per_
 
 
 def word_map_picture(words: list[str], word_frames: np.ndarray, seconds_per_frame: float,
-                     row_height: int = 22, label_width: int = 110, px_per_frame: int = 4) -> Image.Image:
+                     row_height: int = 22, label_width: int = 110, width: int = 600) -> Image.Image:
     """One row per word: where in the recording (time across) the recogniser listened while writing
     it, each row scaled to its own peak; a tick every second along the bottom."""
     n_words, n_frames = word_frames.shape if word_frames.ndim == 2 else (0, 1)
+    px_per_frame = max(1, width // max(n_frames, 1))
     width = max(n_frames * px_per_frame, 60)
     out = Image.new("RGB", (label_width + width, max(n_words, 1) * row_height + 16), "white")
     draw = ImageDraw.Draw(out)
