@@ -4,4 +4,4 @@ Grad-CAM map of the top label (pytorch-grad-cam) and its deletion-AUC faithfulne
 Pretrained, so no train.py / evaluate.py: the measured figures are in mmdemo/backends/MODEL_CARD.md."""
 from . import model  # noqa: F401  (registers the model)
 
-TITLE, ORDER = "Photos", 20
+TITLE, ORDER = "Photos", 35
