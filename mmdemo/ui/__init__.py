@@ -91,7 +91,19 @@ def build_demo() -> gr.Blocks:
                         tasks.part(name, "panel").build(inputs)
         echo_button, echo_out = gr.Button(visible=False), gr.Textbox(visible=False)
         echo_button.click(echo, [inputs["image"], inputs["text"], inputs["audio"]], echo_out, api_name="echo")
+    keep_example_files(demo)
     return demo
+
+
+def keep_example_files(demo: gr.Blocks) -> None:
+    """Gradio's cache cleaner (delete_cache) keeps the files a component marks "keep in cache", but it
+    did delete the audio examples (their gr.Dataset holds only the file name; the copy in the cache is
+    the Audio component's): tests/test_security.py saw the CC0 sounds and FSDD clips go after
+    CACHE_SECONDS, so clicking them later would fail. Every file in a component's cache when the UI
+    has just been built is the app's own (defaults, examples): keep them all."""
+    for block in demo.blocks.values():
+        if hasattr(block, "keep_in_cache") and getattr(block, "temp_files", None):
+            block.keep_in_cache.update(block.temp_files)
 
 
 def tabs(with_models: list[str]) -> list[str]:
