@@ -38,6 +38,7 @@ TASKS = [
     Task("vqa", "/vqa", uses=("image", "text"), required=("image", "text")),
     Task("caption", "/caption", uses=("image",), required=("image",)),
     Task("classify", "/classify", uses=("image", "text", "audio"), required=()),   # any non-empty subset
+    Task("generate", "/generate", uses=("image", "text", "audio"), required=()),   # any non-empty subset
 ]
 
 
@@ -128,7 +129,7 @@ IMAGE_CASES = [
     _image("svg", lambda d: (d / "x.svg").write_text('<svg xmlns="http://www.w3.org/2000/svg"/>') and d / "x.svg",
            "not an image"),
     _image("1x1", lambda d: _save(Image.new("RGB", (1, 1), "red"), d / "1x1.png"),
-           classify="looks blank"),   # one flat colour: no digit to read
+           classify="looks blank", generate="looks blank"),   # one flat colour: no digit to read
     _image("20000x20000-bomb", lambda d: _png_header_only(d / "bomb.png", 20000, 20000), "limit"),
     _image("16-bit-grey", lambda d: _save(Image.fromarray(
         (np.asarray(_shape_image().convert("L"), np.uint16) * 257)), d / "16.png")),
@@ -149,8 +150,8 @@ def _text(name: str, text: str, error=None, **per_task) -> Case:
 
 
 TEXT_CASES = [
-    _text("empty", "", "empty", classify=None),          # classify: empty text = no text; answered from
-    _text("whitespace", " \t\n  \u00a0 ", "empty", classify=None),   # the image and the audio
+    _text("empty", "", "empty", classify=None, generate=None),          # classify: empty text = no text; answered from
+    _text("whitespace", " \t\n  \u00a0 ", "empty", classify=None, generate=None),   # the image and the audio
     _text("100000-chars", "what color is the shape? " * 4000, "limit"),
     _text("1000-chars-at-limit", ("what color is the shape? " * 40)[:1000]),
     _text("emoji", "what color is the shape? 🔺🙂👍🏽"),

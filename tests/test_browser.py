@@ -141,3 +141,36 @@ def test_sketchpad_drawing_is_classified(page):
     assert rows[image_only] == "1", rows                             # the drawn stroke is read as a one
     # (the fused answer also hears the microphone's "seven" recorded by the test before)
     page.screenshot(path=str(ARTIFACTS / "browser-sketchpad.png"), full_page=True)
+
+
+CHART = """el => { const c = el.querySelector('canvas'); if (c) return c.toDataURL();
+                  const s = el.querySelector('svg'); return s ? s.outerHTML : ''; }"""
+
+
+def chart_after_change(page, chart, before: str, timeout_s: int = 90) -> str:
+    for _ in range(timeout_s * 2):
+        now = chart.evaluate(CHART)
+        if now and now != before:
+            return now
+        page.wait_for_timeout(500)
+    page.screenshot(path=str(ARTIFACTS / "browser-explain-failed.png"), full_page=True)
+    raise AssertionError("the fusion chart did not change")
+
+
+def test_moving_a_corruption_control_changes_the_fusion_chart(page):
+    page.get_by_role("tab", name="Tri-modal classification").click()
+    page.locator("input[type=file]").first.set_input_files(str(ROOT / "examples" / "classify" / "drawn_7.png"))
+    page.get_by_role("textbox", name="Question").fill("seven")
+    page.get_by_role("button", name="Explain", exact=True).click()
+    chart = page.locator(".block", has=page.get_by_text("(a) Fusion weights")).last
+    first = chart_after_change(page, chart, "")
+    page.get_by_text("Do the three views agree?").first.wait_for(timeout=60_000)
+    noise = page.locator(".block", has=page.get_by_text("Image: Gaussian noise σ")).last.locator("input[type=number]")
+    noise.fill("0.9")
+    noise.press("Enter")
+    chart_after_change(page, chart, first)                          # the server re-ran the model on the noisier image
+    page.wait_for_timeout(1500)
+    ARTIFACTS.mkdir(exist_ok=True)
+    section = page.get_by_text("Explore and check: corrupt the inputs").first
+    section.scroll_into_view_if_needed()
+    page.screenshot(path=str(ARTIFACTS / "explain-side-by-side.png"), full_page=True)

@@ -76,3 +76,23 @@ def word_map_picture(words: list[str], word_frames: np.ndarray, seconds_per_fram
         draw.line([(x, out.height - 14), (x, out.height - 8)], fill="black")
         draw.text((x + 2, out.height - 14), f"{second}s", fill="black")
     return out
+
+
+def image_grid(images: np.ndarray, cols: int = 8, scale: int = 4, pad: int = 2) -> Image.Image:
+    """(N, H, W) greyscale images in 0..1 -> one picture, `cols` per row, each enlarged `scale` times."""
+    n, h, w = images.shape
+    rows = -(-n // cols)
+    cols = min(cols, n)
+    out = np.full((rows * (h + pad) + pad, cols * (w + pad) + pad), 0.35, np.float32)
+    for i, im in enumerate(images):
+        r, c = divmod(i, cols)
+        out[pad + r * (h + pad):pad + r * (h + pad) + h, pad + c * (w + pad):pad + c * (w + pad) + w] = im
+    big = Image.fromarray((np.clip(out, 0, 1) * 255).astype(np.uint8))
+    return big.resize((big.width * scale, big.height * scale), Image.Resampling.NEAREST)
+
+
+def spectrogram(mel: np.ndarray, height: int = 160, px_per_frame: int = 4) -> Image.Image:
+    """A (bands, frames) spectrogram in any range, low frequencies at the bottom, on the heat ramp."""
+    m = (mel - mel.min()) / max(float(mel.max() - mel.min()), 1e-6)
+    return Image.fromarray(heat_colors(m[::-1])).resize((mel.shape[1] * px_per_frame, height),
+                                                         Image.Resampling.NEAREST)

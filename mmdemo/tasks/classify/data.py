@@ -16,7 +16,8 @@ import numpy as np
 from PIL import Image
 
 from ...errors import MMDemoError
-from ...inputs import load_audio, load_image, resample
+from ...explain import mix_at_snr, speech_band_noise, typo
+from ...inputs import load_audio, load_image
 
 WORDS = {   # digit -> its names: English first, then German, French, Spanish, Italian, Dutch
     0: ["zero", "null", "zéro", "cero", "nil", "nul", "oh"],
@@ -34,23 +35,6 @@ TEMPLATES = ["{w}", "{d}", "{w}", "{d}", "the number {w}", "the number {d}", "nu
              "it's a {w}", "it is {w}", "this is a {d}", "I think it's {w}", "a {w}", "{w} please",
              "my digit is {w}", "{w}!", "{d}.", "looks like {w}", "that's a {w}", "{w} ({d})", "write {w}",
              "definitely {w}", "maybe {w}", "the digit {w}", "it says {d}", "{w}?", "I said {w}"]
-KEYBOARD = "abcdefghijklmnopqrstuvwxyz"
-
-
-def typo(word: str, rng: np.random.Generator) -> str:
-    """One random edit: delete, swap neighbours, replace or insert a letter."""
-    if len(word) < 2:
-        return word
-    i = int(rng.integers(len(word)))
-    kind = rng.integers(4)
-    if kind == 0:
-        return word[:i] + word[i + 1:]
-    if kind == 1 and i < len(word) - 1:
-        return word[:i] + word[i + 1] + word[i] + word[i + 2:]
-    c = KEYBOARD[int(rng.integers(len(KEYBOARD)))]
-    return word[:i] + c + word[i + 1:] if kind == 2 else word[:i] + c + word[i:]
-
-
 def phrase(digit: int, rng: np.random.Generator, typo_rate: float = 0.25) -> str:
     """One way a person might type `digit`: a template, a name in some language, typos, casing."""
     names = WORDS[digit]
@@ -126,10 +110,7 @@ def corrupt_audio(wave: np.ndarray, rng: np.random.Generator, snr_db: float = 0.
     """wave: 16 kHz. The noise is white at 8 kHz (FSDD's rate), so its power is all in 0-4 kHz like
     the speech's: white noise made at 16 kHz would put half its power above 4 kHz, where neither
     the recordings nor the mel features are (an easier, effectively +3 dB, test)."""
-    power = float(np.mean(wave.astype(np.float64) ** 2)) + 1e-12
-    noise = resample(rng.normal(0, 1, len(wave) // 2 + 1).astype(np.float32), 8000, 16000)[:len(wave)]
-    noise = noise * np.sqrt(power / 10 ** (snr_db / 10) / (float(np.mean(noise.astype(np.float64) ** 2)) + 1e-12))
-    return (wave + noise).astype(np.float32)
+    return mix_at_snr(wave, speech_band_noise(len(wave), rng), snr_db)
 
 
 def corrupt_text(text: str, rng: np.random.Generator) -> str:

@@ -34,14 +34,20 @@ def add_arguments(ap) -> None:
                     help="every fusion variant, plus the comparison table")
     ap.add_argument("--loso", action="store_true",
                     help="leave one FSDD speaker out: train the audio branch on four speakers, test on the fifth")
+    ap.add_argument("--robustness", action="store_true",
+                    help="accuracy vs corruption level per modality and variant, weight shift under the protocol "
+                         "(-> checkpoints/classify/robustness.json)")
     ap.add_argument("--epochs", type=int, default=12, help="--loso: epochs of each fold")
     ap.add_argument("--views", type=int, default=6, help="--loso: augmented views of every clip")
 
 
 def evaluate(model, limit: int | None = None, all_variants: bool = False, loso: bool = False, epochs: int = 12,
-             views: int = 6) -> dict:
+             views: int = 6, robustness: bool = False) -> dict:
     if loso:
         return leave_one_speaker_out(epochs, views)
+    if robustness:
+        from .robustness import robustness as run
+        return run(model, limit)
     return evaluate_digits(model, limit, all_variants)
 
 
@@ -77,7 +83,8 @@ def evaluate_digits(model, limit: int | None = None, all_variants: bool = False)
         name = f"digits-{kind}" if model.name.startswith("digits-") else f"{model.name.rsplit('-', 1)[0]}-{kind}"
         results[name] = variant_scores(net, kind, clean, corrupt, corrupt_present, yt, unimodal_corrupt)
     loso = paths.checkpoints("audio-digits", "loso.json")   # speaker-disjoint audio (--loso)
-    return {"task": "classify", "model": model.name,
+    dataset = dataset_view(net, model, clean, corrupt, corrupt_present, y)
+    return {"task": "classify", "model": model.name, **dataset,
             "unimodal": {"clean": unimodal_clean, "corrupted": unimodal_corrupt},
             "audio_leave_one_speaker_out": json.loads(loso.read_text()) if loso.is_file() else None,
             "n": {"image": n_img, "text": len(texts), "audio": len(waves), "triples": n},
@@ -103,6 +110,19 @@ def triples(net, img, f_img, waves, f_aud, y_aud, y) -> tuple[dict, dict, torch.
                "text": encode_all(net, "text", [t or " " for t in bad_txt])[0],
                "audio": encode_all(net, "audio", bad_aud, batch=64)[0]}
     return clean, corrupt, torch.tensor([bool(t) for t in bad_txt])
+
+
+def dataset_view(net, model, clean: dict, corrupt: dict, corrupt_present, y) -> dict:
+    """The selected variant on the clean and the corrupted triples: scikit-learn's accuracy, precision, recall,
+    F1 (macro, per class), confusion matrix; mean Shapley share of each modality per class, correct vs wrong."""
+    from ...explain import classification_metrics, reliance_by_group, shares_of
+    from .explain import batch_reliance
+    mods, metrics, reliance = net.modalities, {}, {}
+    for name, feats, present in (("clean", clean, torch.ones_like(corrupt_present)), ("corrupted", corrupt, corrupt_present)):
+        label, _, phi = batch_reliance(net, model.variant, [feats[m] for m in mods], present)
+        metrics[name] = classification_metrics(y, label, model.classes)
+        reliance[name] = reliance_by_group(shares_of(phi), mods, [model.classes[c] for c in y], label == y)
+    return {"metrics": metrics, "reliance_by_class": reliance}
 
 
 def variant_scores(net, kind: str, clean: dict, corrupt: dict, corrupt_present, yt, unimodal_corrupt: dict) -> dict:

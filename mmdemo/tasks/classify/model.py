@@ -23,6 +23,7 @@ from torch import nn
 
 from ... import checkpoint, paths
 from ...errors import MMDemoError
+from ...explain import METHODS, file_hash
 from ...inputs import load_audio, load_square, load_text
 from ...nn.audio import SAMPLE_RATE, AudioEncoder, mel_batch
 from ...nn.fusion import FUSIONS, FusionVariant, gradient_contribution
@@ -152,7 +153,9 @@ class TriModalClassifier:
                 raise MMDemoError(f"{folder} holds a {config.get('task')!r} checkpoint, not a classifier.")
             _cache[folder] = (checkpoint.load_weights(folder, TriModalNet(**config["architecture"])), config)
         net, config = _cache[folder]
-        return cls(net, config, variant, name)
+        model = cls(net, config, variant, name)
+        model.folder = folder
+        return model
 
     def preprocess(self, image=None, text=None, audio=None, notes: dict | None = None) -> dict:
         """Decode the given inputs; None or an empty text count as not given. notes (optional)
@@ -235,6 +238,16 @@ class TriModalClassifier:
             scores={self.classes[int(i)]: float(p) for p, i in zip(top.values, top.indices)},
             fusion_weights={m: float(w) for m, w in zip(self.modalities, out["weights"])},
             attention=attention, tokens=tokens, notes=notes, extras=extras)
+
+    def checkpoint_hash(self) -> str:
+        folder = getattr(self, "folder", None)
+        return file_hash(Path(folder) / "model.safetensors") if folder else ""
+
+    def explain(self, image=None, text=None, audio=None, corruption=None, methods=METHODS):
+        """-> mmdemo.explain.Explanation: corrupted inputs, three reliance views, interactions, faithfulness
+        (tasks/classify/explain.py)."""
+        from .explain import explain
+        return explain(self, image, text, audio, corruption, methods)
 
     def predict(self, image=None, text=None, audio=None, top_k: int = 5) -> Prediction:
         trimmed = {}

@@ -8,8 +8,12 @@ import gradio as gr
 import pandas as pd
 
 from ... import paths
+from ...registry import load
+from ...ui import explain as ui
 from ...ui.components import drawn_image, model_dropdown, note, picture, predict
 from ...ui.draw import OVERLAY_SIZE, fusion_frame, mel_picture, overlay, token_highlights
+from .explain import compare_variants
+from .robustness import dataset_plots, robustness_plot, weight_shift_warning
 
 TASK = "classify"
 EXAMPLES = paths.examples("classify")
@@ -33,6 +37,80 @@ def run_classify(sketch, image, text, audio, model_name):
     return (pred.scores, unimodal, fusion_frame(pred.fusion_weights), note(pred, "fusion"), ablation,
             note(pred, "ablation"), image_map, note(pred, "image"), words, note(pred, "text"), audio_pic,
             note(pred, "audio"))
+
+
+MODALITIES = ("image", "text", "audio")
+
+
+def explain_inputs(sketch, image, text, audio, controls) -> dict:
+    drawing = drawn_image(sketch)
+    return dict(image=drawing if drawing is not None else image, text=text, audio=audio,
+                corruption=ui.corruption_from(MODALITIES, controls))
+
+
+def run_explain(sketch, image, text, audio, model_name, *controls):
+    """/explain_classify: the corrupted inputs, the three reliance views, interactions, faithfulness, the
+    variants side by side, the robustness curve with this input's point; the last output is the JSON object."""
+    inputs = explain_inputs(sketch, image, text, audio, controls)
+    e, _ = ui.explain(TASK, model_name, **inputs)
+    v = ui.view_values(e, weight_shift_warning(e.model))
+    seen = e.inputs
+    shown_image = overlay(seen["image"][0], seen["attention"]["image"]) if "image" in seen else None
+    shown_audio = (16000, seen["audio"]) if "audio" in seen else None
+    variants = variants_frame(compare_variants(load(TASK, model_name), **inputs))
+    return (shown_image, e.corrupted_text or "", shown_audio, *[v[k] for k in ui.VIEW_KEYS], variants,
+            robustness_plot(e))
+
+
+def export_classify(sketch, image, text, audio, model_name, *controls):
+    """/explain_classify_export: the explanation as a JSON file and a PNG figure."""
+    return ui.export_files(TASK, model_name, **explain_inputs(sketch, image, text, audio, controls))
+
+
+def triple(values: dict) -> str:
+    return " / ".join(f"{values[m]:.3f}" if m in values else "-" for m in MODALITIES)
+
+
+def variants_frame(rows: list[dict]) -> pd.DataFrame:
+    return pd.DataFrame([{"variant": r["variant"], "prediction": r["prediction"],
+                          "confidence": round(r["confidence"], 4), "weights i/t/a": triple(r["fusion_weights"]),
+                          "Shapley i/t/a": triple(r["shapley"]), "ablation drop i/t/a": triple(r["ablation_drop"]),
+                          "views agree": r["agreement"].startswith("The 3 views agree"),
+                          "ms": round(r["latency_ms"], 1), "parameters": r["parameters"]} for r in rows])
+
+
+def build_explain(sketch, image, text, audio, model) -> None:
+    """The "explore and check" section and its /explain_classify endpoint."""
+    gr.Markdown("### Explore and check: corrupt the inputs, watch the fusion react, test the explanations")
+    controls = ui.corruption_controls(MODALITIES)
+    go = gr.Button("Explain")
+    with gr.Row():
+        seen_image = picture(label="Image as the model saw it (corrupted) + its attention", height=200)
+        with gr.Column():
+            seen_text = gr.Textbox(label="Text as the model saw it", interactive=False)
+            seen_audio = gr.Audio(label="Audio as the model heard it", interactive=False, type="numpy")
+    views = ui.view_outputs()
+    variants = gr.Dataframe(label="The four fusion variants on this input (weights, Shapley, ablation: "
+                                  "image / text / audio; ms = the variant's work, encoders shared)", interactive=False)
+    robustness = gr.LinePlot(x="level", y="accuracy", color="curve", height=240,
+                             label="Robustness: accuracy vs corruption level (evaluate --robustness), this input as ×")
+    args = [sketch, image, text, audio, model, *controls]
+    outputs = [seen_image, seen_text, seen_audio, *[views[k] for k in ui.VIEW_KEYS], variants, robustness]
+    go.click(run_explain, args, outputs, api_name="explain_classify")
+    for c in controls:
+        c.change(run_explain, args, outputs, api_name=False, trigger_mode="always_last")
+    views["export"].click(export_classify, args, views["files"], api_name="explain_classify_export")
+    build_dataset_view(model)
+
+
+def build_dataset_view(model) -> None:
+    with gr.Accordion("Dataset view: metrics and reliance per class (evaluate --robustness)", open=False):
+        summary = gr.Markdown()
+        shares = gr.BarPlot(x="class", y="share", color="modality", height=260,
+                            label="Mean Shapley share per class (correct / wrong), protocol-corrupted test triples")
+        confusion = gr.Dataframe(label="Confusion matrix (rows = truth)", interactive=False)
+        show = gr.Button("Show for the selected variant")
+    show.click(dataset_plots, [model], [confusion, shares, summary], api_name="classify_dataset_view")
 
 
 def build(inputs: dict) -> None:
@@ -69,6 +147,7 @@ def build(inputs: dict) -> None:
     outputs = [label, unimodal, fusion, fusion_note, ablation, ablation_note, heatmap, heat_note, words, words_note,
                frames, frames_note]
     go.click(run_classify, [sketch, image, text, audio, model], outputs, api_name="classify")
+    build_explain(sketch, image, text, audio, model)
     examples = [[str(EXAMPLES / f"drawn_{d}.png"), t] for d, t in [(7, "seven"), (0, "null"), (1, "the number 1")]
                 if (EXAMPLES / f"drawn_{d}.png").is_file()]
     if examples:

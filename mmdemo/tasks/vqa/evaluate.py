@@ -18,15 +18,29 @@ def accuracy_by(pred: list[str], gold: list[str], groups: list[str]) -> dict[str
 
 
 def answer_all(model, images, image_rows, questions, batch: int = 1024):
-    """The model's answers to many questions, and its image attention for each, batched (each
-    batch runs every image it needs once)."""
-    preds, attention = [], []
+    """The model's answers to many questions, its image attention for each and the exact Shapley values of
+    image and question evidence (tasks/vqa/explain.py), batched (each batch runs every image it needs once)."""
+    from .explain import batch_shapley
+    preds, attention, phi = [], [], []
     for s in range(0, len(questions), batch):
         rows, index = np.unique(image_rows[s:s + batch], return_inverse=True)
         out = model.run(images[rows], questions[s:s + batch], index)
-        preds += [model.answers[i] for i in out["probs"].argmax(-1).tolist()]
+        label = out["probs"].argmax(-1)
+        preds += [model.answers[i] for i in label.tolist()]
         attention.append(out["image_attention"].numpy())
-    return preds, np.concatenate(attention)
+        phi.append(batch_shapley(model.net, out["evidence"], label, len(model.answers)))
+    return preds, np.concatenate(attention), np.concatenate(phi)
+
+
+def dataset_view(model, pred, gold, types, phi) -> dict:
+    """scikit-learn's accuracy, precision, recall, F1 (macro, per answer) and confusion matrix; the mean
+    Shapley share of image vs question evidence per question type, for correct and wrong answers."""
+    from ...explain import classification_metrics, reliance_by_group, shares_of
+    from .explain import PLAYERS
+    index = {a: i for i, a in enumerate(model.answers)}
+    correct = [p == g for p, g in zip(pred, gold)]
+    return {"metrics": classification_metrics([index[g] for g in gold], [index[p] for p in pred], model.answers),
+            "reliance_by_question_type": reliance_by_group(shares_of(phi), PLAYERS, types, correct)}
 
 
 def evaluate(model, limit: int | None = None) -> dict:
@@ -35,13 +49,13 @@ def evaluate(model, limit: int | None = None) -> dict:
     test = load_split("test")
     n = len(test.questions) if limit is None else min(limit, len(test.questions))
     t0 = time.perf_counter()
-    pred, attention = answer_all(model, test.images, test.image_index[:n], test.questions[:n])
+    pred, attention, phi = answer_all(model, test.images, test.image_index[:n], test.questions[:n])
     seconds = time.perf_counter() - t0
     on_object = object_cells(test.images)[test.image_index[:n]]
     peak = attention.reshape(n, -1).argmax(1)
     gold, types = test.answers[:n], test.types[:n]
     pq, pa, prow = make_paraphrases(TEST_PARAPHRASES, test.attributes, n_per_template=10, seed=0)
-    ppred, _ = answer_all(model, test.images, prow, pq)
+    ppred, _, pphi = answer_all(model, test.images, prow, pq)
     return {
         "task": "vqa", "model": model.name, "split": "easy-vqa test" + ("" if limit is None else f" (first {n})"),
         "n": n, "accuracy": float(np.mean([p == g for p, g in zip(pred, gold)])),
@@ -53,4 +67,7 @@ def evaluate(model, limit: int | None = None) -> dict:
                         "accuracy": float(np.mean([p == g for p, g in zip(ppred, pa)])),
                         "accuracy_per_type": accuracy_by(ppred, pa, [question_type(a) for a in pa])},
         "seconds": round(seconds, 2),
+        **dataset_view(model, pred, gold, types, phi),
+        "paraphrases_reliance_by_question_type": dataset_view(
+            model, ppred, pa, [question_type(a) for a in pa], pphi)["reliance_by_question_type"],
     }

@@ -2,11 +2,14 @@
 that weighs image evidence against question evidence (the fusion weights)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from torch import nn
 
 from ... import checkpoint, paths
+from ...explain import METHODS, file_hash
 from ...inputs import load_square, load_text
 from ...nn.fusion import GatedFusion
 from ...nn.image import ConvGridEncoder
@@ -41,15 +44,22 @@ class VQANet(nn.Module):
         regions, grid = self.image(images)
         q, text_w = self.text_pool(self.text_proj(q_states), q_mask)
         regions = self.image_proj(regions)
-        v, image_w = self.spatial(regions, query=q, index=image_index)
-        evidence = [self.image_evidence(v * q), self.question_evidence(q)]
-        fused, fusion_w = self.fusion(evidence)
-        return {"logits": self.head(fused), "image_attention": image_w.unflatten(1, grid),
-                "text_attention": text_w, "fusion_weights": fusion_w,
+        logits, fusion_w, image_w, evidence = self.answer(regions, q, image_index)
+        return {"logits": logits, "image_attention": image_w.unflatten(1, grid),
+                "text_attention": text_w, "fusion_weights": fusion_w, "evidence": evidence,
                 # the same head reading each evidence alone: auxiliary losses keep both branches
                 # informative, so the gate chooses between real alternatives instead of collapsing
                 "branch_logits": [self.head(e) for e in evidence],
                 "attribute_logits": self.attribute_head(regions.mean(1))}
+
+    def answer(self, regions, q, image_index=None, present=None):
+        """Projected regions (N, R, dim) + question vectors (B, dim) -> answer logits, the gate's weights,
+        the spatial attention (B, R) and the two evidence vectors. present (B, 2) bool restricts the gate
+        to the branches given (one branch alone = the head reading that evidence, as trained)."""
+        v, image_w = self.spatial(regions, query=q, index=image_index)
+        evidence = [self.image_evidence(v * q), self.question_evidence(q)]
+        fused, fusion_w = self.fusion(evidence, present)
+        return self.head(fused), fusion_w, image_w, evidence
 
 
 def to_tensor(images: np.ndarray) -> torch.Tensor:
@@ -70,7 +80,18 @@ class VQAModel:
     def from_checkpoint(cls, folder, name: str):
         config = checkpoint.read_config(folder)
         net = checkpoint.load_weights(folder, VQANet(**config["architecture"]))
-        return cls(net, config["answers"], name, config)
+        model = cls(net, config["answers"], name, config)
+        model.folder = folder
+        return model
+
+    def checkpoint_hash(self) -> str:
+        folder = getattr(self, "folder", None)
+        return file_hash(Path(folder) / "model.safetensors") if folder else ""
+
+    def explain(self, image=None, text=None, corruption=None, methods=METHODS, audio=None):
+        """-> mmdemo.explain.Explanation for image evidence vs question evidence (tasks/vqa/explain.py)."""
+        from .explain import explain
+        return explain(self, image, text, corruption, methods)
 
     @staticmethod
     def prepare_image(image) -> np.ndarray:

@@ -6,6 +6,7 @@ import gradio as gr
 from ... import paths
 from ...errors import MMDemoError
 from ...inputs import load_image
+from ...ui import explain as ui
 from ...ui.components import fusion_plot, model_dropdown, note, picture, predict
 from ...ui.draw import OVERLAY_SIZE, overlay, token_highlights
 
@@ -23,6 +24,45 @@ def run_vqa(image, question, model_name):
     return (pred.output, pred.scores, overlay(image, pred.attention["image"]),
             token_highlights(pred.tokens["text"], pred.attention["text"]), fusion_plot(pred.fusion_weights),
             note(pred, "image"), note(pred, "text"), note(pred, "fusion"))
+
+
+MODALITIES = ("image", "text")
+
+
+def run_explain(image, question, model_name, *controls):
+    """/explain_vqa: the corrupted inputs, the three reliance views (image vs question evidence), interaction,
+    faithfulness of the image map and the word weights; the last output is the JSON object."""
+    e, _ = ui.explain(TASK, model_name, image=image, text=question,
+                      corruption=ui.corruption_from(MODALITIES, controls))
+    v = ui.view_values(e)
+    seen = e.inputs
+    shown = overlay((seen["image"].transpose(1, 2, 0) * 255).astype("uint8"), seen["attention"]["image"])
+    return (shown, e.corrupted_text, token_highlights(seen["words"], seen["attention"]["text"]),
+            *[v[k] for k in ui.VIEW_KEYS])
+
+
+def export_vqa(image, question, model_name, *controls):
+    """/explain_vqa_export: the explanation as a JSON file and a PNG figure."""
+    return ui.export_files(TASK, model_name, image=image, text=question,
+                           corruption=ui.corruption_from(MODALITIES, controls))
+
+
+def build_explain(image, text, model) -> None:
+    gr.Markdown("### Explore and check: corrupt the image or the question, test the explanations")
+    controls = ui.corruption_controls(MODALITIES)
+    go = gr.Button("Explain the answer")
+    with gr.Row():
+        seen_image = picture(label="Image as the model saw it (corrupted) + its attention", height=200)
+        with gr.Column():
+            seen_text = gr.Textbox(label="Question as the model read it", interactive=False)
+            seen_words = gr.HighlightedText(label="Its word weights", show_legend=False)
+    views = ui.view_outputs()
+    args = [image, text, model, *controls]
+    outputs = [seen_image, seen_text, seen_words, *[views[k] for k in ui.VIEW_KEYS]]
+    go.click(run_explain, args, outputs, api_name="explain_vqa")
+    for c in controls:
+        c.change(run_explain, args, outputs, api_name=False, trigger_mode="always_last")
+    views["export"].click(export_vqa, args, views["files"], api_name="explain_vqa_export")
 
 
 def vqa_examples() -> list[list]:
@@ -54,6 +94,7 @@ def build(inputs: dict) -> None:
     outputs = [answer, top5, heatmap, words, fusion, heat_note, words_note, fusion_note]
     ask.click(run_vqa, [image, text, model], outputs, api_name="vqa")
     text.submit(run_vqa, [image, text, model], outputs, api_name=False)
+    build_explain(image, text, model)
     examples = vqa_examples()
     if examples:
         gr.Examples(examples, [image, text], label="Examples from the easy-VQA test split")

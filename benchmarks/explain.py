@@ -1,0 +1,95 @@
+"""Explanations: latency of all views of one request (batch 1, after warm-up; the plain prediction measured in
+the same run for the ratio), and the faithfulness rate of the image maps (deletion area below random).
+
+    python benchmarks/explain.py [--repeats 20] [--items 100]      # -> artifacts/explain.json
+
+Faithfulness items: classify = MNIST test images 0..N-1, alone (with text and audio also given the fused
+probability hardly moves when image cells are deleted: the rate is reported for that case too, on N/2
+triples); VQA = easy-VQA test questions 0..N-1. One seed for the random orders.
+"""
+import argparse
+import json
+import platform
+import statistics
+import subprocess
+import time
+
+import numpy as np
+
+import mmdemo
+from mmdemo import paths
+from mmdemo.explain import METHODS
+
+mmdemo.use_native_conv_kernels()   # the convolutions the server runs
+
+CASES = {"classify": dict(image=str(paths.examples("classify", "drawn_7.png")), text="seven",
+                          audio=str(paths.examples("classify", "seven_jackson.wav"))),
+         "vqa": dict(image=str(paths.examples("vqa", "0.png")), text="what color is the shape?")}
+
+
+def p50(fn, repeats: int) -> tuple[float, float]:
+    times = []
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    times.sort()
+    return round(statistics.median(times), 2), round(times[int(0.95 * (len(times) - 1))], 2)
+
+
+def latency(task: str, repeats: int) -> dict:
+    model = mmdemo.load(task)
+    for _ in range(3):
+        model.explain(**CASES[task])
+    predict = p50(lambda: model.predict(**CASES[task]), repeats)
+    explain = p50(lambda: model.explain(**CASES[task], methods=METHODS), repeats)
+    return {"model": model.name, "predict_p50_ms": predict[0], "explain_p50_ms": explain[0],
+            "explain_p95_ms": explain[1], "ratio_explain_to_predict": round(explain[0] / predict[0], 2),
+            "target_ms": {"classify": 150, "vqa": 300}[task]}
+
+
+def rate(results) -> dict:
+    dels = [r["deletion"]["auc_map"] < r["deletion"]["auc_random"] for r in results]
+    ties = [abs(r["deletion"]["auc_map"] - r["deletion"]["auc_random"]) < 1e-6 for r in results]
+    ins = [r["insertion"]["auc_map"] > r["insertion"]["auc_random"] for r in results]
+    return {"n": len(results), "deletion_below_random": float(np.mean(dels)), "ties": float(np.mean(ties)),
+            "insertion_above_random": float(np.mean(ins)),
+            "mean_auc_deletion_map": float(np.mean([r["deletion"]["auc_map"] for r in results])),
+            "mean_auc_deletion_random": float(np.mean([r["deletion"]["auc_random"] for r in results]))}
+
+
+def faithfulness(items: int) -> dict:
+    from mmdemo.datasets.easyvqa import load_split
+    from mmdemo.datasets.mnist import load_mnist
+    from mmdemo.tasks.classify.data import phrase
+    classify, vqa = mmdemo.load("classify"), mmdemo.load("vqa")
+    images, y = load_mnist("test")
+    alone = [classify.explain(image=images[i], methods=("faithfulness",)).faithfulness["image"] for i in range(items)]
+    rng = np.random.default_rng(2)
+    with_text = [classify.explain(image=images[i], text=phrase(int(y[i]), rng), methods=("faithfulness",))
+                 .faithfulness["image"] for i in range(items // 2)]
+    test = load_split("test")
+    maps = [vqa.explain(image=test.images[test.image_index[i]], text=test.questions[i], methods=("faithfulness",))
+            .faithfulness for i in range(items)]
+    return {"classify image map (image alone)": rate(alone), "classify image map (image + text)": rate(with_text),
+            "vqa image map": rate([m["image"] for m in maps]), "vqa word weights": rate([m["words"] for m in maps]),
+            "target": "deletion area below random for >= 90% of items (image maps)"}
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--repeats", type=int, default=20)
+    ap.add_argument("--items", type=int, default=100)
+    args = ap.parse_args()
+    cpu = subprocess.run("lscpu | grep 'Model name'", shell=True, capture_output=True, text=True).stdout.split(":")[-1]
+    out = {"cpu": cpu.strip() or platform.processor(), "load_average": list(map(float, open("/proc/loadavg").read().split()[:3])),
+           "latency": {t: latency(t, args.repeats) for t in CASES}, "faithfulness": faithfulness(args.items),
+           "command": f"python benchmarks/explain.py --repeats {args.repeats} --items {args.items}"}
+    out["load_average_after"] = list(map(float, open("/proc/loadavg").read().split()[:3]))
+    paths.artifacts().mkdir(parents=True, exist_ok=True)
+    paths.artifacts("explain.json").write_text(json.dumps(out, indent=1) + "\n")
+    print(json.dumps(out, indent=1))
+
+
+if __name__ == "__main__":
+    main()

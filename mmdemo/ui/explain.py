@@ -1,0 +1,160 @@
+"""The "explore and check" section every task with fusion shows (tasks/classify, tasks/vqa panels):
+corruption controls per modality, the three reliance views side by side with their agreement line,
+interactions, faithfulness curves with a badge, and export (JSON + PNG). Each view has a note saying how
+it was computed; the numbers come from the task's model.explain(...) (mmdemo/explain.py)."""
+from __future__ import annotations
+
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from .. import registry
+from ..errors import MMDemoError
+from ..explain import Explanation
+from .components import log
+
+SNR_OFF = 40     # the audio SNR slider's "no noise" end
+VIEW_KEYS = ["prediction", "weights", "weights_note", "shapley", "shapley_note", "ablation", "ablation_note",
+             "agreement", "interaction", "interaction_note", "faithfulness", "badges", "json"]   # view_values' order
+
+
+def corruption_controls(modalities) -> list:
+    """Sliders per modality (only the modalities the task has), plus the seed. Order = corruption_from's."""
+    c = []
+    with gr.Row():
+        if "image" in modalities:
+            with gr.Column(min_width=160):
+                c += [gr.Slider(0, 1, 0, step=0.05, label="Image: Gaussian noise σ"),
+                      gr.Slider(0, 0.8, 0, step=0.05, label="Image: occluded share"),
+                      gr.Slider(0, 3, 0, step=0.25, label="Image: blur radius (px)")]
+        if "audio" in modalities:
+            with gr.Column(min_width=160):
+                c += [gr.Slider(-10, SNR_OFF, SNR_OFF, step=1, label=f"Audio: SNR dB ({SNR_OFF} = no noise)"),
+                      gr.Radio(["white", "babble"], value="white", label="Audio: noise kind"),
+                      gr.Slider(0, 0.9, 0, step=0.05, label="Audio: silenced share (time mask)")]
+        if "text" in modalities:
+            with gr.Column(min_width=160):
+                c += [gr.Slider(0, 1, 0, step=0.05, label="Text: typo rate (per word)"),
+                      gr.Slider(0, 1, 0, step=0.05, label="Text: dropped-word rate"),
+                      gr.Textbox(label="Text: a conflicting word added", placeholder="e.g. three")]
+        c.append(gr.Number(0, precision=0, label="Corruption seed", min_width=100))
+    return c
+
+
+def corruption_from(modalities, values) -> dict:
+    """The controls' values (corruption_controls' order) -> Corruption settings."""
+    values, out = list(values), {}
+    if "image" in modalities:
+        out.update(image_noise=values.pop(0), image_occlusion=values.pop(0), image_blur=values.pop(0))
+    if "audio" in modalities:
+        snr, kind, mask = values.pop(0), values.pop(0), values.pop(0)
+        out.update(audio_snr_db=None if snr is None or snr >= SNR_OFF else float(snr), audio_noise=kind or "white",
+                   audio_mask=mask)
+    if "text" in modalities:
+        out.update(text_typos=values.pop(0), text_drop=values.pop(0), text_conflict=values.pop(0) or "")
+    out["seed"] = int(values.pop(0) or 0)
+    return {k: (float(v) if isinstance(v, (int, float)) and k != "seed" and v is not None else v) for k, v in out.items()}
+
+
+def explain(task: str, model_name: str | None, **inputs) -> tuple[Explanation, float]:
+    """model.explain for a panel, errors shown to the person (as components.predict does); -> result, ms."""
+    t0 = time.perf_counter()
+    try:
+        return registry.load(task, model_name).explain(**inputs), (time.perf_counter() - t0) * 1000
+    except MMDemoError as e:
+        raise gr.Error(str(e), print_exception=False)
+    except Exception:
+        log.exception("%s explain failed", task)
+        raise gr.Error("The explanation failed on this input; please try another one.", print_exception=False)
+
+
+def view_outputs() -> dict:
+    """The components of the three reliance views, interactions, faithfulness and export."""
+    o = {}
+    o["prediction"] = gr.Label(label="Prediction on the corrupted input", num_top_classes=3)
+    with gr.Row():
+        for key, label in (("weights", "(a) Fusion weights"), ("shapley", "(b) Shapley value"),
+                           ("ablation", "(c) Ablation drop")):
+            with gr.Column(min_width=180):
+                o[key] = gr.BarPlot(x="modality", y="value", sort=None, height=180, label=label)
+                o[key + "_note"] = gr.Markdown()
+    o["agreement"] = gr.Markdown()
+    with gr.Row():
+        with gr.Column():
+            o["interaction"] = gr.Dataframe(label="Interaction: Shapley interaction index per pair, EMAP", interactive=False)
+            o["interaction_note"] = gr.Markdown()
+        with gr.Column():
+            o["faithfulness"] = gr.LinePlot(x="fraction", y="probability", color="curve", height=220,
+                                            label="Faithfulness: deletion (solid order = map) vs random")
+            o["badges"] = gr.Markdown()
+    with gr.Accordion("Export this explanation (JSON, PNG)", open=False):
+        o["json"] = gr.JSON(label="The explanation (same object as the API returns)")
+        with gr.Row():
+            o["export"] = gr.Button("Make JSON + PNG files")
+            o["files"] = gr.File(label="Files", file_count="multiple")
+    return o
+
+
+def bars(values: dict[str, float]) -> pd.DataFrame:
+    return pd.DataFrame({"modality": list(values), "value": [round(float(v), 4) for v in values.values()]})
+
+
+def interaction_frame(e: Explanation) -> pd.DataFrame:
+    rows = [{"what": f"interaction index {k}", "value": round(v, 4)} for k, v in e.interaction.items()]
+    if e.emap:
+        rows += [{"what": "f (the model)", "value": round(e.emap["f"], 4)},
+                 {"what": "EMAP (additive part)", "value": round(e.emap["emap"], 4)},
+                 {"what": "non-additive = f - EMAP", "value": round(e.emap["non_additive"], 4)}]
+    return pd.DataFrame(rows or [{"what": "needs two modalities", "value": None}])
+
+
+def curves_frame(e: Explanation) -> pd.DataFrame:
+    rows = []
+    for name, f in e.faithfulness.items():
+        for kind in ("deletion", "insertion"):
+            for order in ("map", "random"):
+                rows += [{"fraction": x, "probability": round(y, 4), "curve": f"{name} {kind} ({order})"}
+                         for x, y in zip(f["fraction"], f[kind][order])]
+    return pd.DataFrame(rows or [{"fraction": 0.0, "probability": 0.0, "curve": "no heatmap"}])
+
+
+def badges(e: Explanation) -> str:
+    lines = []
+    for name, f in e.faithfulness.items():
+        d, i = f["deletion"], f["insertion"]
+        tie = abs(d["auc_map"] - d["auc_random"]) < 1e-6
+        badge = "➖ tie with random" if tie else "✅ beat random here" if d["beat_random"] else "❌ did not beat random"
+        lines.append(f"**{name}**: {badge} — deletion area {d['auc_map']:.3f} (random {d['auc_random']:.3f}), "
+                     f"insertion area {i['auc_map']:.3f} (random {i['auc_random']:.3f})")
+    return "\n\n".join(lines) + f"\n\n<small>{e.notes.get('faithfulness', '')}</small>"
+
+
+def small(text: str) -> str:
+    return f"<small>{text}</small>"
+
+
+def view_values(e: Explanation, warning: str = "") -> dict:
+    """What view_outputs' components show for one explanation (keys as in view_outputs)."""
+    return {"prediction": e.scores, "weights": bars(e.fusion_weights),
+            "weights_note": small(e.notes.get("fusion", "")) + (f"\n\n**{warning}**" if warning else ""),
+            "shapley": bars(e.shapley), "shapley_note": small(e.notes.get("shapley", "")),
+            "ablation": bars(e.ablation_drop), "ablation_note": small(e.notes.get("ablation", "")),
+            "agreement": f"**Do the three views agree?** {e.agreement}",
+            "interaction": interaction_frame(e),
+            "interaction_note": small(e.notes.get("interaction", "") + " " + e.notes.get("emap", "")),
+            "faithfulness": curves_frame(e), "badges": badges(e), "json": json.loads(e.to_json()),
+            "files": None}
+
+
+def export_files(task: str, model_name: str | None, **inputs) -> list[str]:
+    """The explanation as a JSON file and a PNG figure (files deleted with the app's cache)."""
+    e, _ = explain(task, model_name, **inputs)
+    folder = Path(tempfile.mkdtemp(prefix="mmdemo-explain-"))
+    stem = f"{task}-{e.model}-{e.input_hash}"
+    (folder / f"{stem}.json").write_text(e.to_json(indent=2))
+    e.figure().save(folder / f"{stem}.png")
+    return [str(folder / f"{stem}.json"), str(folder / f"{stem}.png")]

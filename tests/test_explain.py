@@ -1,0 +1,139 @@
+"""Explanations (mmdemo/explain.py and the tasks' explain()): exact Shapley values and their efficiency,
+the interaction index and EMAP on games whose answer is known, deletion/insertion on a known map,
+seeded corruptions, the typed result and its export, and the endpoints."""
+import json
+
+import numpy as np
+import pytest
+
+from mmdemo import explain as ex
+from mmdemo import paths
+
+EXAMPLES = paths.examples("classify")
+
+
+def game(m, seed=0):
+    return np.random.default_rng(seed).random(2 ** m)
+
+
+@pytest.mark.parametrize("m", [1, 2, 3, 4])
+def test_shapley_efficiency_on_random_games(m):
+    v = game(m, m)
+    assert abs(ex.shapley(v, m).sum() - (v[-1] - v[0])) < 1e-12
+
+
+def test_shapley_and_interaction_of_known_games():
+    masks = ex.subset_masks(3).numpy()
+    additive = masks @ np.array([1.0, 2.0, 3.0])
+    assert np.allclose(ex.shapley(additive, 3), [1, 2, 3])
+    assert all(abs(x) < 1e-12 for x in ex.interaction_index(additive, ["a", "b", "c"]).values())
+    both = (masks[:, 0] & masks[:, 1]).astype(float)        # a AND b: all interaction, c is a dummy
+    assert np.allclose(ex.shapley(both, 3), [0.5, 0.5, 0])
+    pairs = ex.interaction_index(both, ["a", "b", "c"])
+    assert pairs["a x b"] == pytest.approx(1.0) and pairs["a x c"] == pytest.approx(0.0)
+
+
+def test_emap_of_an_additive_function_has_no_non_additive_part():
+    ref = np.random.default_rng(0).random((8, 2))
+    x = np.array([0.3, 0.9])
+
+    def score(rows):
+        table = np.vstack([x, ref])
+        return table[rows[:, 0], 0] * 2 + table[rows[:, 1], 1]
+    e = ex.emap(score, 2, 8, np.random.default_rng(0))
+    assert e["f"] == pytest.approx(1.5) and abs(e["non_additive"]) < 1e-12
+    mult = ex.emap(lambda rows: np.vstack([x, ref])[rows[:, 0], 0] * np.vstack([x, ref])[rows[:, 1], 1],
+                   2, 8, np.random.default_rng(0))
+    assert abs(mult["non_additive"]) > 1e-3
+
+
+def test_deletion_insertion_of_a_faithful_map_beats_random():
+    importance = np.array([5.0, 3.0, 1.0, 0.5, 0.1, 0, 0, 0])
+    curves = ex.deletion_insertion(lambda keep: keep @ importance / importance.sum(), importance,
+                                   np.random.default_rng(0))
+    assert curves["deletion"]["beat_random"] and curves["insertion"]["beat_random"]
+    assert curves["deletion"]["map"][0] == pytest.approx(1.0) and curves["deletion"]["map"][-1] == pytest.approx(0.0)
+    flipped = ex.deletion_insertion(lambda keep: keep @ importance / importance.sum(), -importance,
+                                    np.random.default_rng(0))
+    assert not flipped["deletion"]["beat_random"]
+
+
+def test_corruptions_are_seeded_and_change_the_input():
+    x = np.random.default_rng(0).random((1, 28, 28)).astype(np.float32)
+    c = ex.Corruption(image_noise=0.3, image_occlusion=0.25, image_blur=1.0, seed=3)
+    a, b = ex.corrupt_image(x, c, np.random.default_rng(3)), ex.corrupt_image(x, c, np.random.default_rng(3))
+    assert np.array_equal(a, b) and not np.allclose(a, x)
+    wave = np.sin(np.arange(16000) / 10).astype(np.float32)
+    noisy = ex.corrupt_audio(wave, ex.Corruption(audio_snr_db=0, audio_mask=0.5), np.random.default_rng(0))
+    assert (noisy == 0).sum() >= 8000 and not np.allclose(noisy[noisy != 0], wave[noisy != 0])
+    text = ex.corrupt_text("the number seven", ex.Corruption(text_drop=1.0, text_conflict="three"),
+                           np.random.default_rng(0))
+    assert text == "three"
+    with pytest.raises(Exception, match="Unknown corruption"):
+        ex.Corruption.from_dict({"image_nois": 1})
+
+
+def test_agreement_line_says_where_views_disagree():
+    same = {"w": {"a": 0.7, "b": 0.3}, "s": {"a": 0.4, "b": 0.1}}
+    assert "agree" in ex.agreement(same) and "disagree" not in ex.agreement(same)
+    assert "disagree" in ex.agreement({"w": {"a": 0.7, "b": 0.3}, "s": {"a": 0.1, "b": 0.4}})
+
+
+@pytest.fixture(scope="module")
+def classifier():
+    import mmdemo
+    return mmdemo.load("classify")
+
+
+def test_classify_explain_efficiency_and_export(classifier, tmp_path):
+    e = classifier.explain(image=str(EXAMPLES / "drawn_7.png"), text="seven", audio=str(EXAMPLES / "seven_jackson.wav"),
+                           corruption={"image_noise": 0.4, "text_typos": 1.0, "seed": 2},
+                           methods=("weights", "shapley", "ablation", "interaction", "faithfulness"))
+    assert e.modalities == ["image", "text", "audio"]
+    f_all, f_none = e.subset_values["image+text+audio"], e.subset_values["none"]
+    assert f_all == pytest.approx(e.confidence, abs=1e-6) and f_none == pytest.approx(0.1)
+    assert abs(sum(e.shapley.values()) - (f_all - f_none)) < 1e-5                # efficiency
+    assert set(e.interaction) == {"image x text", "image x audio", "text x audio"}
+    assert set(e.faithfulness) == {"image", "text", "audio"}
+    assert "agree" in e.agreement and e.notes["shapley"]
+    data = json.loads(e.to_json())
+    assert data["settings"]["corruption"]["image_noise"] == 0.4 and len(data["input_hash"]) == 16
+    assert len(data["checkpoint_hash"]) == 16 and "inputs" not in data
+    again = classifier.explain(image=str(EXAMPLES / "drawn_7.png"), text="seven", audio=str(EXAMPLES / "seven_jackson.wav"),
+                               corruption={"image_noise": 0.4, "text_typos": 1.0, "seed": 2}, methods=("shapley",))
+    assert again.shapley == e.shapley and again.corrupted_text == e.corrupted_text != "seven"   # seeded
+    e.figure().save(tmp_path / "e.png")
+    assert (tmp_path / "e.png").stat().st_size > 1000
+
+
+def test_classify_variants_side_by_side(classifier):
+    from mmdemo.tasks.classify.explain import compare_variants
+    rows = compare_variants(classifier, image=str(EXAMPLES / "drawn_7.png"), text="seven")
+    assert [r["variant"] for r in rows] == ["digits-gated", "digits-early", "digits-late", "digits-xattn"]
+    for r in rows:
+        assert abs(sum(r["fusion_weights"].values()) - 1) < 1e-4 and r["parameters"] > 0
+
+
+def test_vqa_explain_efficiency_and_maps(vqa_model, example_image):
+    e = vqa_model.explain(image=str(example_image), text="what color is the shape?",
+                          corruption={"image_noise": 0.2, "seed": 1})
+    assert e.modalities == ["image evidence", "question evidence"] and e.prediction == "red"
+    f_all, f_none = e.subset_values["image evidence+question evidence"], e.subset_values["none"]
+    assert abs(sum(e.shapley.values()) - (f_all - f_none)) < 1e-5                # efficiency
+    assert set(e.faithfulness) == {"image", "words"} and e.emap["n_product"] == 256
+    assert abs(sum(e.fusion_weights.values()) - 1) < 1e-5 and json.loads(e.to_json())["task"] == "vqa"
+
+
+def test_explain_endpoints_return_the_object(client, example_image):
+    from gradio_client import handle_file
+    out = client.predict(handle_file(str(example_image)), "what color is the shape?", "easyvqa-gated",
+                         0.3, 0.0, 0.0, 0.0, 0.0, "", 1, api_name="/explain_vqa")
+    data = out[-1]
+    assert data["task"] == "vqa" and data["settings"]["corruption"]["image_noise"] == 0.3
+    assert abs(sum(data["shapley"].values()) - (data["subset_values"]["image evidence+question evidence"]
+                                                 - data["subset_values"]["none"])) < 1e-5
+    out = client.predict(None, handle_file(str(EXAMPLES / "drawn_7.png")), "seven", None, "digits-gated",
+                         0.0, 0.0, 0.0, 40, "white", 0.0, 0.0, 0.0, "three", 0, api_name="/explain_classify")
+    data = out[-3]
+    assert data["prediction"] == "7" and data["corrupted_text"] == "seven three"
+    assert set(data["shapley"]) == {"image", "text"}
