@@ -43,7 +43,7 @@ def spoken_question(page, out: Path, image: Path):
     page.get_by_text("Gate:", exact=False).first.wait_for(timeout=30_000)
     page.wait_for_timeout(1500)
     page.screenshot(path=str(out), full_page=True)
-    return page.get_by_role("textbox", name="Question").input_value(), answer.input_value()
+    return page.get_by_role("textbox", name="Text (the question for VQA").input_value(), answer.input_value()
 
 
 def photo(page, out: Path, image: Path):
