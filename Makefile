@@ -40,3 +40,8 @@ load: $(VENV)/.app-installed         ## bounded load test: 16 clients x 200 requ
 .PHONY: bench-backends
 bench-backends: $(VENV)/.app-installed   ## each pretrained backend's architecture (random weights) -> $(OUT)/backends.md
 	$(BIN)/python benchmarks/backends.py --out $(OUT)/backends
+
+.PHONY: space
+space: $(VENV)/.app-installed          ## check, then upload to the Hugging Face Space SPACE=user/name (DRY=1: list only)
+	@test -n "$(SPACE)" || { echo "usage: make space SPACE=user/name [DRY=1]"; exit 2; }
+	HF_HUB_OFFLINE=0 $(BIN)/python scripts/deploy_space.py $(SPACE) $(if $(DRY),--dry-run)

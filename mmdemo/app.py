@@ -48,12 +48,13 @@ def register_flag_models(args, ap) -> None:
 
 def warm_up():
     """Build each task's first usable model in the background while the server starts (cold start);
-    backends that are not downloaded are skipped (the model selector marks them)."""
+    backends that are not downloaded are skipped (the model selector marks them), and so are models
+    registered with warm=False (the big offline ones: built on their first request)."""
     from . import registry
     for task in registry.list_tasks():
         usable = [n for n in registry.list_models(task) if registry.availability(task, n)[0]]
         try:
-            if usable:
+            if usable and registry.warm(task, usable[0]):
                 registry.load(task, usable[0])
         except Exception as e:   # a model that cannot load reports it on its first request
             print(f"warm-up: {task}/{usable[0]} did not load: {e}")

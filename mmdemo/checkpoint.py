@@ -56,12 +56,18 @@ def load_weights(folder, module: torch.nn.Module) -> torch.nn.Module:
     except Exception as e:
         raise MMDemoError(f"{path} is not a readable safetensors file ({type(e).__name__}); "
                           "only safetensors checkpoints are loaded.") from None
+    load_checked(module, state, f"The checkpoint {path}")
+    return module.eval()
+
+
+def load_checked(module: torch.nn.Module, state: dict, what: str) -> None:
+    """Load `state` into `module`, refusing any missing, unexpected or differently shaped tensor
+    (MMDemoError "<what> does not fit the model: ..."). Also used for the offline backends' weights."""
     expected = module.state_dict()
-    problems = [f"missing {k}" for k in expected if k not in state]
-    problems += [f"unexpected {k}" for k in state if k not in expected]
+    problems = [f"{k}: missing in the file" for k in expected if k not in state]
+    problems += [f"{k}: not in the model" for k in state if k not in expected]
     problems += [f"{k}: {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
                  for k, v in expected.items() if k in state and state[k].shape != v.shape]
     if problems:
-        raise MMDemoError(f"The checkpoint {path} does not fit the model: " + "; ".join(problems[:5]))
-    module.load_state_dict(state)
-    return module.eval()
+        raise MMDemoError(f"{what} does not fit the model: " + "; ".join(problems[:5]))
+    module.load_state_dict(state, strict=True)

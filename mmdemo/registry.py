@@ -16,14 +16,18 @@ _FACTORIES: dict[str, dict[str, Callable[[], Any]]] = {}   # task -> name -> fac
 _DEFAULTS: dict[str, str] = {}                               # task -> default model name
 _LOADED: dict[tuple[str, str], Any] = {}                     # (task, name) -> ready model
 _AVAILABLE: dict[tuple[str, str], Callable[[], tuple[bool, str]]] = {}   # (task, name) -> availability check
+_COLD: set[tuple[str, str]] = set()                          # (task, name) not built at app start (warm=False)
 _LOCK = threading.Lock()
 
 
 def register(task: str, name: str | None = None, default: bool = False,
-             available: Callable[[], tuple[bool, str]] | None = None):
+             available: Callable[[], tuple[bool, str]] | None = None, warm: bool = True):
     """Decorator: register a zero-argument factory that returns a ready model for `task`.
     available: optional quick check -> (usable here, message), for models that live elsewhere
-    (e.g. on the Hugging Face Hub); loading an unavailable model raises its message."""
+    (e.g. on the Hugging Face Hub); loading an unavailable model raises its message.
+    warm=False: the app does not build this model while it starts (mmdemo/app.py warm_up); it is
+    built on its first request instead. For big models (Whisper, EfficientNet) that would make the
+    app's cold start slower for every task."""
     def wrap(fn):
         model_name = name or fn.__name__
         if model_name in _FACTORIES.get(task, {}):
@@ -31,6 +35,8 @@ def register(task: str, name: str | None = None, default: bool = False,
         _FACTORIES.setdefault(task, {})[model_name] = fn
         if available is not None:
             _AVAILABLE[(task, model_name)] = available
+        if not warm:
+            _COLD.add((task, model_name))
         if default or task not in _DEFAULTS:
             _DEFAULTS[task] = model_name
         return fn
@@ -56,6 +62,11 @@ def availability(task: str, name: str) -> tuple[bool, str]:
     """(usable here, how or why not): built-in models always are; backends answer quickly."""
     check = _AVAILABLE.get((task, name))
     return check() if check else (True, "built in")
+
+
+def warm(task: str, name: str) -> bool:
+    """Whether the app builds this model at start (register(..., warm=False) says no)."""
+    return (task, name) not in _COLD
 
 
 def load(task: str, name: str | None = None):

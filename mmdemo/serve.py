@@ -70,13 +70,14 @@ def wait_until_up(app: App, timeout: float = 120) -> None:
     raise RuntimeError(f"app.py did not answer within {timeout:.0f} s:\n{app.output()[-4000:]}")
 
 
-def start_app(args=(), env: dict | None = None, timeout: float = 120) -> App:
-    """Start `python app.py --port <free port> *args` and return once it serves HTTP."""
+def start_app(args=(), env: dict | None = None, timeout: float = 120, root: Path = ROOT) -> App:
+    """Start `python app.py --port <free port> *args` (in `root`, a checkout of the repository) and
+    return once it serves HTTP."""
     port = free_port()
     log = Path(tempfile.mkstemp(prefix="mmdemo-app-", suffix=".log")[1])
     started = time.perf_counter()
     with open(log, "w") as out:
-        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *args], cwd=ROOT,
+        proc = subprocess.Popen([sys.executable, "app.py", "--port", str(port), *args], cwd=root,
                                 env={**os.environ, **APP_ENV, **(env or {})}, stdout=out, stderr=subprocess.STDOUT)
     app = App(proc, port, log, started)
     try:

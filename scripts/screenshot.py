@@ -30,7 +30,7 @@ def main():
         page.goto(app.url, wait_until="load", timeout=90_000)
         page.get_by_role("button", name="Ask").wait_for(timeout=60_000)
         page.locator("input[type=file]").first.set_input_files(args.image)
-        page.get_by_label("Question").fill(args.question)
+        page.get_by_role("textbox", name="Text (the question for VQA").fill(args.question)
         page.get_by_role("button", name="Ask").click()
         page.get_by_text("Gate:", exact=False).first.wait_for(timeout=60_000)
         page.wait_for_timeout(1500)

@@ -191,7 +191,7 @@ def test_model_choices_mark_what_is_not_downloaded(tiny, fresh_registry):
     name = hf.register_backend("zeroshot", str(tiny["clip"]))
     choices = dict((value, label) for label, value in model_choices("zeroshot"))
     assert choices["clip"] == "clip (not downloaded)" and choices[name] == name
-    assert model_dropdown("zeroshot", "Zero-shot model").value == name    # starts on a usable model
+    assert model_dropdown("zeroshot", "Zero-shot model").value == "conse"   # starts on the offline default
     assert dict((v, lab) for lab, v in model_choices("vqa"))["easyvqa-gated"] == "easyvqa-gated"
 
 
@@ -246,16 +246,17 @@ def test_app_serves_local_folders_given_by_flag(tiny, tmp_path):
                 assert time.time() < deadline, "app.py did not start within 120 s"
                 time.sleep(0.5)
         url = f"http://127.0.0.1:{port}/"
-        assert dropdowns(url)["Zero-shot model"]["value"] == str(tiny["clip"])
+        menu = dropdowns(url)["Zero-shot model"]
+        assert menu["value"] == "conse" and [str(tiny["clip"])] * 2 in menu["choices"]
         client = Client(url, verbose=False)
-        best, scores, heatmap, heat_note, _ = client.predict(handle_file(IMAGE), "a cat, a dog, a red triangle",
+        best, scores, heatmap, heat_note, _, _, _ = client.predict(handle_file(IMAGE), "a cat, a dog, a red triangle",
                                                              str(tiny["clip"]), api_name="/zeroshot")
         assert best in ("a cat", "a dog", "a red triangle") and scores["label"] == best
         assert os.path.getsize(heatmap) > 0 and "Chefer" in heat_note
         wav = tmp_path / "tone.wav"
         sf.write(wav, tone(1.0)[1], 16000)
-        transcript, text_box, frames, note = client.predict(handle_file(str(wav)), str(tiny["whisper"]),
-                                                            api_name="/transcribe")
+        transcript, text_box, frames, _, note = client.predict(handle_file(str(wav)), str(tiny["whisper"]),
+                                                               api_name="/transcribe")
         assert text_box == transcript and len(frames["data"]) == 50 and "cross-attention" in note
     finally:
         proc.terminate()

@@ -61,7 +61,7 @@ def answer_box(page):
 
 def ask(page, question: str, timeout=60_000):
     answer_box(page).evaluate("el => el.value = ''")
-    page.get_by_role("textbox", name="Question").fill(question)
+    page.get_by_role("textbox", name="Text (the question for VQA").fill(question)
     page.get_by_role("button", name="Ask").click()
     page.wait_for_function("el => el.value.length > 0", arg=answer_box(page).element_handle(), timeout=timeout)
     return answer_box(page).input_value()
@@ -103,7 +103,7 @@ def test_fake_microphone_recording_reaches_the_app(page):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-microphone.png"), full_page=True)
     # the classifier answers from the recording alone: no text, no image (clear both)
-    page.get_by_role("textbox", name="Question").fill("")
+    page.get_by_role("textbox", name="Text (the question for VQA").fill("")
     page.get_by_role("button", name="Remove Image").first.click()
     page.get_by_role("tab", name="Tri-modal classification").click()
     page.get_by_role("button", name="Classify").click()
@@ -134,7 +134,7 @@ def test_sketchpad_drawing_is_classified(page):
     for i in range(1, 13):
         page.mouse.move(x + 0.5 * w, y + (0.2 + 0.05 * i) * h, steps=3)
     page.mouse.up()
-    page.get_by_role("textbox", name="Question").fill("")
+    page.get_by_role("textbox", name="Text (the question for VQA").fill("")
     page.get_by_role("button", name="Classify").click()
     rows = classify_table(page, "image only").split()
     image_only = rows.index("image") + 2                             # the row "image only | class | confidence"
@@ -160,7 +160,7 @@ def chart_after_change(page, chart, before: str, timeout_s: int = 90) -> str:
 def test_moving_a_corruption_control_changes_the_fusion_chart(page):
     page.get_by_role("tab", name="Tri-modal classification").click()
     page.locator("input[type=file]").first.set_input_files(str(ROOT / "examples" / "classify" / "drawn_7.png"))
-    page.get_by_role("textbox", name="Question").fill("seven")
+    page.get_by_role("textbox", name="Text (the question for VQA").fill("seven")
     page.get_by_role("button", name="Explain", exact=True).click()
     chart = page.locator(".block", has=page.get_by_text("(a) Fusion weights")).last
     first = chart_after_change(page, chart, "")

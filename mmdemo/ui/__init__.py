@@ -4,6 +4,7 @@ task has models), each panel drawing a Prediction (answer, scores, attention, fu
 how they were made). components.py and draw.py hold what the panels share."""
 from __future__ import annotations
 
+import html
 import os
 from pathlib import Path
 
@@ -26,12 +27,36 @@ def shared_inputs() -> dict:
     """The inputs every task reads from (each task uses the ones it needs)."""
     image = gr.Image(label="Image", type="filepath", sources=["upload", "webcam", "clipboard"], height=280)
     image.preprocess = file_path_of(image.preprocess)   # decoded and checked by load_image, not by Gradio
-    text = gr.Textbox(label="Text (the question for VQA; the digit for classification, e.g. \"seven\")",
+    text = gr.Textbox(label="Text (the question for VQA; the digit for classification, e.g. \"seven\"; "
+                            "or speak it: record, then \"Use my recording as the text\")",
                       placeholder="what color is the shape?", max_length=MAX_TEXT_CHARS, lines=1)
     audio = gr.Audio(label="Voice (microphone or upload)", sources=["microphone", "upload"], type="filepath")
+    if "transcribe" in registry.list_tasks():
+        ask_by_voice(audio, text)
     gr.Markdown(f"<small>Limits: files up to {MAX_FILE_BYTES // 2**20} MiB, text up to "
                 f"{MAX_TEXT_CHARS} characters, audio up to {MAX_AUDIO_SECONDS:.0f} s.</small>")
     return {"image": image, "text": text, "audio": audio}
+
+
+def ask_by_voice(audio: gr.Audio, text: gr.Textbox) -> None:
+    """"Use my recording as the text": the default speech recogniser writes what it heard into the
+    shared text box, so every task that reads the text (VQA's question, classification's digit, ...)
+    can be asked by voice. Endpoint /ask_by_voice -> (text box, what was heard)."""
+    use = gr.Button("Use my recording as the text", size="sm")
+    heard = gr.Markdown()
+    use.click(recording_as_text, [audio], [text, heard], api_name="ask_by_voice")
+
+
+def recording_as_text(audio) -> tuple[str, str]:
+    """Transcribe the shared recording with the default transcribe model -> (transcript, what was heard)."""
+    from .components import predict
+    if audio is None:
+        raise gr.Error("Record or upload a voice first, then press the button.", print_exception=False)
+    pred = predict("transcribe", None, audio=audio)
+    if not pred.output:
+        return gr.update(), f"<small>Heard nothing recognisable ({pred.model}); the text box is unchanged.</small>"
+    return pred.output, (f"Heard: **{html.escape(pred.output)}** <small>({pred.model}) — the text box now holds it; "
+                         "press a task's button to use it.</small>")
 
 
 def file_path_of(gradio_preprocess):
@@ -66,7 +91,19 @@ def build_demo() -> gr.Blocks:
                         tasks.part(name, "panel").build(inputs)
         echo_button, echo_out = gr.Button(visible=False), gr.Textbox(visible=False)
         echo_button.click(echo, [inputs["image"], inputs["text"], inputs["audio"]], echo_out, api_name="echo")
+    keep_example_files(demo)
     return demo
+
+
+def keep_example_files(demo: gr.Blocks) -> None:
+    """Gradio's cache cleaner (delete_cache) keeps the files a component marks "keep in cache", but it
+    did delete the audio examples (their gr.Dataset holds only the file name; the copy in the cache is
+    the Audio component's): tests/test_security.py saw the CC0 sounds and FSDD clips go after
+    CACHE_SECONDS, so clicking them later would fail. Every file in a component's cache when the UI
+    has just been built is the app's own (defaults, examples): keep them all."""
+    for block in demo.blocks.values():
+        if hasattr(block, "keep_in_cache") and getattr(block, "temp_files", None):
+            block.keep_in_cache.update(block.temp_files)
 
 
 def tabs(with_models: list[str]) -> list[str]:

@@ -57,6 +57,27 @@ def mel_picture(mel: np.ndarray, weights: np.ndarray, height: int = 160, px_per_
     return out
 
 
+def word_map_picture(words: list[str], word_frames: np.ndarray, seconds_per_frame: float,
+                     row_height: int = 22, label_width: int = 110, width: int = 600) -> Image.Image:
+    """One row per word: where in the recording (time across) the recogniser listened while writing
+    it, each row scaled to its own peak; a tick every second along the bottom."""
+    n_words, n_frames = word_frames.shape if word_frames.ndim == 2 else (0, 1)
+    px_per_frame = max(1, width // max(n_frames, 1))
+    width = max(n_frames * px_per_frame, 60)
+    out = Image.new("RGB", (label_width + width, max(n_words, 1) * row_height + 16), "white")
+    draw = ImageDraw.Draw(out)
+    for i, (word, row) in enumerate(zip(words, word_frames)):
+        scaled = row / max(float(row.max()), 1e-12)
+        strip = Image.fromarray(heat_colors(scaled[None])).resize((width, row_height - 2), Image.Resampling.NEAREST)
+        out.paste(strip, (label_width, i * row_height))
+        draw.text((4, i * row_height + 4), word[:16], fill="black")
+    for second in range(int(n_frames * seconds_per_frame) + 1):
+        x = label_width + second / seconds_per_frame * px_per_frame
+        draw.line([(x, out.height - 14), (x, out.height - 8)], fill="black")
+        draw.text((x + 2, out.height - 14), f"{second}s", fill="black")
+    return out
+
+
 def image_grid(images: np.ndarray, cols: int = 8, scale: int = 4, pad: int = 2) -> Image.Image:
     """(N, H, W) greyscale images in 0..1 -> one picture, `cols` per row, each enlarged `scale` times."""
     n, h, w = images.shape

@@ -152,3 +152,12 @@ def build(inputs: dict) -> None:
                 if (EXAMPLES / f"drawn_{d}.png").is_file()]
     if examples:
         gr.Examples(examples, [image, text], label="Drawn digits (as uploads) with a text")
+    if fsdd_examples():
+        gr.Examples(fsdd_examples(), [audio], label="Spoken digits: FSDD test clips (CC BY-SA 4.0, Zohar Jackson "
+                                                    "and contributors; examples/classify/CREDITS.md)")
+
+
+def fsdd_examples() -> list[list[str]]:
+    """FSDD official-test clips, so the audio modality can be tried without a microphone."""
+    return [[str(EXAMPLES / f"{name}.wav")] for name in ("seven_jackson", "three_theo", "zero_nicolas", "five_lucas")
+            if (EXAMPLES / f"{name}.wav").is_file()]

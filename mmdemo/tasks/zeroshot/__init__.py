@@ -1,4 +1,6 @@
-"""Zero-shot image labels: the person types the labels. Models: the pretrained backends
-(mmdemo/backends/hf.py registers CLIP); this folder holds the tab (panel.py)."""
+"""Zero-shot image labels: the person types (or says) the labels. Models: ConSE offline (model.py, the
+default: EfficientNet-Lite0's ImageNet probabilities x MiniLM label embeddings) and CLIP where it is
+downloaded (mmdemo/backends/hf.py); the tab is panel.py."""
+from . import model  # noqa: F401  (registers ConSE)
 
 TITLE, ORDER = "Zero-shot labels", 40
