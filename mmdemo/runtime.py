@@ -10,3 +10,19 @@ def use_native_conv_kernels():
     app.py calls this at start; call it in your own long-running server too."""
     import torch
     torch.backends.mkldnn.enabled = False
+
+
+def built_once(build):
+    """Decorator for a zero-argument builder of something heavy (a model): built on the first call,
+    once per process even when several requests ask at the same time; later calls return it."""
+    import functools
+    import threading
+    lock, built = threading.Lock(), []
+
+    @functools.wraps(build)
+    def get():
+        with lock:
+            if not built:
+                built.append(build())
+            return built[0]
+    return get

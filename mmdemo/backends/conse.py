@@ -19,12 +19,12 @@ so "which classes carried the match" is that list of terms (weight, similarity, 
     photo_embedding(image, top_t=10)     -> (384,) unit vector, + the top-T classes and weights
     text_embeddings(texts)               -> (n, 384) unit vectors
 """
-import threading
 
 import numpy as np
 import torch
 
 from mmdemo.errors import MMDemoError
+from mmdemo.runtime import built_once
 
 from ..nn.text import MiniLMEncoder
 from . import efficientnet_lite  # the classifier; it also decodes the image (mmdemo.inputs)
@@ -61,17 +61,10 @@ class _TextEncoder:
         return torch.cat(out)
 
 
-_encoder = None
-_encoder_lock = threading.Lock()
-
-
+@built_once
 def get_text_encoder() -> _TextEncoder:
     """The encoder of this process, built on first use (MiniLM + 1000 class-name embeddings)."""
-    global _encoder
-    with _encoder_lock:
-        if _encoder is None:
-            _encoder = _TextEncoder()
-        return _encoder
+    return _TextEncoder()
 
 
 def text_embeddings(texts: list[str]) -> np.ndarray:

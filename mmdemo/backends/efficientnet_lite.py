@@ -28,6 +28,7 @@ from torch import nn
 from mmdemo.inputs import load_image
 from mmdemo import checkpoint
 from mmdemo.errors import MMDemoError
+from mmdemo.runtime import built_once
 
 IMAGE_SIZE = 224
 RESIZE_TO = 256            # shorter side before the centre crop (224 + 32, as EfficientNet's eval)
@@ -133,19 +134,12 @@ def imagenet_categories() -> list[str]:
     return list(EfficientNet_B0_Weights.IMAGENET1K_V1.meta["categories"])
 
 
-_model = None
-_model_lock = threading.Lock()
-
-
+@built_once
 def get_model() -> EfficientNetLite0:
     """The model of this process, loaded on first use."""
-    global _model
-    with _model_lock:
-        if _model is None:
-            model = EfficientNetLite0()
-            load_checked(model, read_state_dict(weights_path()))
-            _model = model.eval()
-        return _model
+    model = EfficientNetLite0()
+    load_checked(model, read_state_dict(weights_path()))
+    return model.eval()
 
 
 # ---------------------------------------------------------------- recognition + Grad-CAM

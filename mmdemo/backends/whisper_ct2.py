@@ -19,7 +19,6 @@ renormalised to sum to 1 over them.
 """
 import json
 import struct
-import threading
 from pathlib import Path
 
 import numpy as np
@@ -28,6 +27,7 @@ import torch
 from mmdemo.inputs import load_audio
 from mmdemo import checkpoint
 from mmdemo.errors import MMDemoError
+from mmdemo.runtime import built_once
 
 SAMPLE_RATE = 16_000
 SAMPLES_PER_FRAME = 320          # encoder frame = 2 mel hops of 160 samples = 20 ms
@@ -234,18 +234,11 @@ def _suppressed_tokens(settings: dict, vocab_size: int) -> torch.Tensor:
     return torch.tensor(sorted(ids))
 
 
-_model = None
-_model_lock = threading.Lock()
-
-
+@built_once
 def get_model() -> WhisperTinyEn:
     """The model of this process, loaded on first use (39 M float32 parameters; 12 s here at load
     average 14 including the transformers import; a fresh process peaked at 1.45 GB RSS)."""
-    global _model
-    with _model_lock:
-        if _model is None:
-            _model = WhisperTinyEn(package_dir())
-        return _model
+    return WhisperTinyEn(package_dir())
 
 
 # ---------------------------------------------------------------- transcription

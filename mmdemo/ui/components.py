@@ -52,6 +52,11 @@ def fusion_plot(weights: dict[str, float]):
     return gr.update(value=fusion_frame(weights), visible=bool(weights))
 
 
+def fusion_chart(label: str, height: int = 200) -> gr.BarPlot:
+    """The bar chart of a Prediction's fusion weights (one bar per modality, 0..1); fed by fusion_frame."""
+    return gr.BarPlot(x="modality", y="weight", y_lim=[0, 1], sort=None, height=height, label=label)
+
+
 def picture(label: str, **kw) -> gr.Image:
     """An output picture (overlay, spectrogram, strip). Sent as JPEG: Gradio's default WebP took
     15x longer to encode (60 ms for the caption strip; benchmarks/bench.py measures end to end)."""

@@ -9,7 +9,14 @@ from PIL import Image, ImageDraw
 from ... import paths
 from ...errors import MMDemoError
 from ...inputs import load_image
-from ...ui.components import fusion_plot, model_dropdown, note, picture, predict
+from ...ui.components import (
+    fusion_chart,
+    fusion_plot,
+    model_dropdown,
+    note,
+    picture,
+    predict,
+)
 from ...ui.draw import OVERLAY_SIZE, overlay
 
 TASK = "caption"
@@ -103,8 +110,7 @@ def build(inputs: dict) -> None:
         with gr.Column():
             per_word = gr.BarPlot(x="word", y="image (1 - beta)", y_lim=[0, 1], sort=None, height=260, x_label_angle=-60,
                                   label="Per word: weight of the image context (the rest is language)")
-            fusion = gr.BarPlot(x="modality", y="weight", y_lim=[0, 1], sort=None, height=180,
-                                label="Fusion weights, mean over the caption's words")
+            fusion = fusion_chart("Fusion weights, mean over the caption's words", height=180)
             fusion_note = gr.Markdown()
             scores_note = gr.Markdown()
     strip = picture(label="Every word's map (click one)", show_label=True)

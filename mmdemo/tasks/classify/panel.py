@@ -10,8 +10,21 @@ import pandas as pd
 from ... import paths
 from ...registry import load
 from ...ui import explain as ui
-from ...ui.components import drawn_image, model_dropdown, note, picture, predict
-from ...ui.draw import OVERLAY_SIZE, fusion_frame, mel_picture, overlay, token_highlights
+from ...ui.components import (
+    drawn_image,
+    fusion_chart,
+    model_dropdown,
+    note,
+    picture,
+    predict,
+)
+from ...ui.draw import (
+    OVERLAY_SIZE,
+    fusion_frame,
+    mel_picture,
+    overlay,
+    token_highlights,
+)
 from .explain import compare_variants
 from .robustness import dataset_plots, robustness_plot, weight_shift_warning
 
@@ -128,8 +141,7 @@ def build(inputs: dict) -> None:
             label = gr.Label(label="Fused prediction (softmax)", num_top_classes=5)
     with gr.Row():
         with gr.Column():
-            fusion = gr.BarPlot(x="modality", y="weight", y_lim=[0, 1], sort=None, height=200,
-                                label="Fusion weights for this request")
+            fusion = fusion_chart("Fusion weights for this request")
             fusion_note = gr.Markdown()
         with gr.Column():
             ablation = gr.Dataframe(label="Ablation: the fused model with each modality removed", interactive=False)

@@ -7,9 +7,15 @@ import gradio as gr
 import numpy as np
 import pandas as pd
 
-from ...ui.components import drawn_image, note, picture, predict
+from ...ui.components import drawn_image, fusion_chart, note, picture, predict
 from ...ui.draw import fusion_frame, image_grid, spectrogram
-from .model import INTERPOLATION_STEPS, MAX_SAMPLES, N_SLIDERS, SLIDER_RANGE, TEMPERATURE_RANGE
+from .model import (
+    INTERPOLATION_STEPS,
+    MAX_SAMPLES,
+    N_SLIDERS,
+    SLIDER_RANGE,
+    TEMPERATURE_RANGE,
+)
 
 TASK = "generate"
 
@@ -64,12 +70,10 @@ def build(inputs: dict) -> None:
             mel = picture(label="Decoded log-mel (what you hear)")
     with gr.Row():
         with gr.Column():
-            fusion = gr.BarPlot(x="modality", y="weight", y_lim=[0, 1], sort=None, height=200,
-                                label="VAE fusion weights (precision share in the joint latent)")
+            fusion = fusion_chart("VAE fusion weights (precision share in the joint latent)")
             fusion_note = gr.Markdown()
         with gr.Column():
-            gate = gr.BarPlot(x="modality", y="weight", y_lim=[0, 1], sort=None, height=200,
-                              label="GAN condition: the classifier's gate weights")
+            gate = fusion_chart("GAN condition: the classifier's gate weights")
             elbo = gr.Dataframe(label="ELBO terms for this input", interactive=False)
     notes = gr.Markdown()
     ins = [sketch, inputs["image"], inputs["text"], inputs["audio"], n, temperature, *sliders]

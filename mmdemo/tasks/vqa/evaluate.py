@@ -45,7 +45,13 @@ def dataset_view(model, pred, gold, types, phi) -> dict:
 
 def evaluate(model, limit: int | None = None) -> dict:
     """Official easy-VQA test split (first `limit` questions if given) + the held-out paraphrases."""
-    from ...datasets.easyvqa import TEST_PARAPHRASES, load_split, make_paraphrases, object_cells, question_type
+    from ...datasets.easyvqa import (
+        TEST_PARAPHRASES,
+        load_split,
+        make_paraphrases,
+        object_cells,
+        question_type,
+    )
     test = load_split("test")
     n = len(test.questions) if limit is None else min(limit, len(test.questions))
     t0 = time.perf_counter()

@@ -7,7 +7,14 @@ from ... import paths
 from ...errors import MMDemoError
 from ...inputs import load_image
 from ...ui import explain as ui
-from ...ui.components import fusion_plot, model_dropdown, note, picture, predict
+from ...ui.components import (
+    fusion_chart,
+    fusion_plot,
+    model_dropdown,
+    note,
+    picture,
+    predict,
+)
 from ...ui.draw import OVERLAY_SIZE, overlay, token_highlights
 
 TASK = "vqa"
@@ -88,8 +95,7 @@ def build(inputs: dict) -> None:
         with gr.Column():
             words = gr.HighlightedText(label="Which words it weighed", show_legend=False)
             words_note = gr.Markdown()
-            fusion = gr.BarPlot(x="modality", y="weight", y_lim=[0, 1], sort=None,
-                                label="Fusion weights (image vs question evidence)", height=200)
+            fusion = fusion_chart("Fusion weights (image vs question evidence)")
             fusion_note = gr.Markdown()
     outputs = [answer, top5, heatmap, words, fusion, heat_note, words_note, fusion_note]
     ask.click(run_vqa, [image, text, model], outputs, api_name="vqa")

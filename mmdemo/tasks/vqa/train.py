@@ -19,7 +19,15 @@ def training_data(paraphrase_images: int, seed: int) -> dict:
     """easy-VQA's train split + paraphrased questions, as tensors: the images, each question's MiniLM
     states (MiniLM is frozen: every distinct question is encoded once), answers, and the multi-task and
     attention-supervision targets."""
-    from ...datasets.easyvqa import COLORS, SHAPES, TRAIN_PARAPHRASES, answers, load_split, make_paraphrases, object_cells
+    from ...datasets.easyvqa import (
+        COLORS,
+        SHAPES,
+        TRAIN_PARAPHRASES,
+        answers,
+        load_split,
+        make_paraphrases,
+        object_cells,
+    )
     from ...nn.text import MiniLMEncoder
     from .model import to_tensor
     split = load_split("train")
