@@ -9,14 +9,7 @@ from PIL import Image, ImageDraw
 from ... import paths
 from ...errors import MMDemoError
 from ...inputs import load_image
-from ...ui.components import (
-    fusion_chart,
-    fusion_plot,
-    model_dropdown,
-    note,
-    picture,
-    predict,
-)
+from ...ui.components import fusion_chart, fusion_plot, model_dropdown, note, picture, predict
 from ...ui.draw import OVERLAY_SIZE, overlay
 
 TASK = "caption"

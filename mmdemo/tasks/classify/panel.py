@@ -10,21 +10,8 @@ import pandas as pd
 from ... import paths
 from ...registry import load
 from ...ui import explain as ui
-from ...ui.components import (
-    drawn_image,
-    fusion_chart,
-    model_dropdown,
-    note,
-    picture,
-    predict,
-)
-from ...ui.draw import (
-    OVERLAY_SIZE,
-    fusion_frame,
-    mel_picture,
-    overlay,
-    token_highlights,
-)
+from ...ui.components import drawn_image, fusion_chart, model_dropdown, note, picture, predict
+from ...ui.draw import OVERLAY_SIZE, fusion_frame, mel_picture, overlay, token_highlights
 from .explain import compare_variants
 from .robustness import dataset_plots, robustness_plot, weight_shift_warning
 

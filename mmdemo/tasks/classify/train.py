@@ -21,14 +21,7 @@ from ...nn.audio import N_MELS, SAMPLE_RATE, clip_vectors, pad_vectors
 from ...nn.fit import fit
 from ...nn.text import encode_chars
 from . import data
-from .model import (
-    MODALITIES,
-    VARIANTS,
-    AudioDigitNet,
-    TriModalClassifier,
-    TriModalNet,
-    encode_all,
-)
+from .model import MODALITIES, VARIANTS, AudioDigitNet, TriModalClassifier, TriModalNet, encode_all
 
 
 def add_arguments(ap) -> None:

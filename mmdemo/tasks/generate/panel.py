@@ -9,13 +9,7 @@ import pandas as pd
 
 from ...ui.components import drawn_image, fusion_chart, note, picture, predict
 from ...ui.draw import fusion_frame, image_grid, spectrogram
-from .model import (
-    INTERPOLATION_STEPS,
-    MAX_SAMPLES,
-    N_SLIDERS,
-    SLIDER_RANGE,
-    TEMPERATURE_RANGE,
-)
+from .model import INTERPOLATION_STEPS, MAX_SAMPLES, N_SLIDERS, SLIDER_RANGE, TEMPERATURE_RANGE
 
 TASK = "generate"
 

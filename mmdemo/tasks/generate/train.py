@@ -26,16 +26,7 @@ from ..classify.data import digit_texts
 from ..classify.model import TriModalClassifier, encode_all
 from ..classify.train import random_affine
 from .data import speech_target
-from .model import (
-    LATENT,
-    N_SLIDERS,
-    NOISE,
-    GenerateNet,
-    expert_input_image,
-    kl_to_prior,
-    speech_nll,
-    truncated_noise,
-)
+from .model import LATENT, N_SLIDERS, NOISE, GenerateNet, expert_input_image, kl_to_prior, speech_nll, truncated_noise
 
 N_IMAGES, N_TEXTS = 20000, 20000
 TEXT_SEED = 2024              # phrasings unseen by the classifier (it trained on seeds 0 and 101, evaluates on 1)

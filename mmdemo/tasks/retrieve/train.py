@@ -16,13 +16,7 @@ import torch
 
 from ...checkpoint import Trained
 from ...nn.fit import fit
-from .data import (
-    HELD_OUT_SPEAKER,
-    caption_states,
-    digit_train_features,
-    frozen_nets,
-    scene_features,
-)
+from .data import HELD_OUT_SPEAKER, caption_states, digit_train_features, frozen_nets, scene_features
 from .model import RetrieveNet, info_nce
 
 DIGIT_PAIRS = [("image", "text"), ("image", "audio"), ("text", "audio")]

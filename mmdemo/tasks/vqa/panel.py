@@ -7,14 +7,7 @@ from ... import paths
 from ...errors import MMDemoError
 from ...inputs import load_image
 from ...ui import explain as ui
-from ...ui.components import (
-    fusion_chart,
-    fusion_plot,
-    model_dropdown,
-    note,
-    picture,
-    predict,
-)
+from ...ui.components import fusion_chart, fusion_plot, model_dropdown, note, picture, predict
 from ...ui.draw import OVERLAY_SIZE, overlay, token_highlights
 
 TASK = "vqa"
