@@ -2,8 +2,8 @@
 by .ci/run with apt) against the live app. Upload an image, type a question -> the answer, the
 heatmap and the fusion chart appear; HTML in the question stays text; record from a fake
 microphone (a WAV file through Chromium's fake-device flags) -> the recording reaches the app
-(and the classification appears when that task exists). Screenshots go to artifacts/ and the
-VQA one to docs/screenshot.png (the README's picture)."""
+(and the classification appears when that task exists). Screenshots go to artifacts/ (the README's
+picture is made by `python scripts/screenshot.py --out docs/screenshot.png`: a test never rewrites docs/)."""
 import io
 import shutil
 import subprocess
@@ -79,7 +79,6 @@ def test_vqa_in_a_real_browser(page):
     page.wait_for_timeout(1000)                                                 # let the chart finish drawing
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "browser-vqa.png"), full_page=True)
-    shutil.copy(ARTIFACTS / "browser-vqa.png", ROOT / "docs" / "screenshot.png")
 
 
 def test_html_in_the_question_stays_text(page):
