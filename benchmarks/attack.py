@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from mmdemo import serve  # noqa: E402
+from common import cpu_name
 
 BUDGET = {"extra_mb": 500, "seconds": 2.0, "refuse_seconds": 0.5}   # per request (issue 13)
 
@@ -344,11 +345,6 @@ def main():
         args.json.write_text(json.dumps(result, indent=1) + "\n")
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return f"{line.split(':', 1)[1].strip()}, {os.cpu_count()} cores"
-    return "unknown"
 
 
 if __name__ == "__main__":

@@ -10,15 +10,14 @@ triples); VQA = easy-VQA test questions 0..N-1. One seed for the random orders.
 import argparse
 import json
 import platform
-import statistics
 import subprocess
-import time
 
 import numpy as np
 
 import mmdemo
 from mmdemo import paths
 from mmdemo.explain import METHODS
+from common import timed
 
 mmdemo.use_native_conv_kernels()   # the convolutions the server runs
 
@@ -28,13 +27,8 @@ CASES = {"classify": dict(image=str(paths.examples("classify", "drawn_7.png")), 
 
 
 def p50(fn, repeats: int) -> tuple[float, float]:
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    return round(statistics.median(times), 2), round(times[int(0.95 * (len(times) - 1))], 2)
+    t = timed(fn, repeats, warmup=0)
+    return round(t["p50_ms"], 2), round(t["p95_ms"], 2)
 
 
 def latency(task: str, repeats: int) -> dict:

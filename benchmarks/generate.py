@@ -8,10 +8,6 @@ for the speech, the evaluation CNN's reading, interpolation), and the speech par
 """
 import argparse
 import json
-import platform
-import statistics
-import subprocess
-import time
 
 import torch
 
@@ -19,26 +15,13 @@ import mmdemo
 from mmdemo import paths
 from mmdemo.tasks.generate.data import speech_from_target
 from mmdemo.tasks.generate.model import LATENT, NOISE
+from common import cpu_name, timed
 
 mmdemo.use_native_conv_kernels()   # the convolutions the server runs
 
 
-def timed(fn, repeats: int) -> dict:
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    return {"p50_ms": round(statistics.median(times), 3), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 3)}
 
 
-def cpu_name() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")),
-                platform.processor() or platform.machine())
 
 
 @torch.no_grad()

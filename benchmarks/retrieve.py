@@ -9,10 +9,6 @@ of the query "seven" over the "digits-all" gallery (artifacts/retrieve-map.png).
 """
 import argparse
 import json
-import platform
-import statistics
-import subprocess
-import time
 
 import torch
 
@@ -20,24 +16,11 @@ import mmdemo
 from mmdemo import paths
 from mmdemo.tasks.retrieve.gallery import VectorIndex
 from mmdemo.tasks.retrieve.space_map import draw_map
+from common import cpu_name, timed
 
 
-def timed(fn, repeats: int) -> dict:
-    for _ in range(5):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t) * 1000)
-    times.sort()
-    return {"p50_ms": round(statistics.median(times), 3), "p95_ms": round(times[int(0.95 * (len(times) - 1))], 3)}
 
 
-def cpu_name() -> str:
-    out = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
-    return next((line.split(":", 1)[1].strip() for line in out.splitlines() if line.startswith("Model name")),
-                platform.processor() or platform.machine())
 
 
 def main():

@@ -14,13 +14,13 @@ punctuation, single spaces). The sentences were written for this benchmark (no n
 import argparse
 import json
 import os
-import platform
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
 from mmdemo.paths import ROOT
+from common import cpu_name
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -110,11 +110,6 @@ def fsdd_accuracy(transcribe, folder: Path) -> dict:
     return {"word_accuracy": correct / len(clips), "clips": len(clips), "correct": correct, "wrong": wrong}
 
 
-def cpu_name() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 def main():
