@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from benchmarks.whisper_quality import cpu_name
+from common import cpu_name
 from mmdemo.paths import ROOT
 
 LABELS = ["a cat", "a cup of coffee", "a rocket launch", "an astronaut", "a horse", "a photographer with a camera"]

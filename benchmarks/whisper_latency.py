@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-from benchmarks.whisper_quality import cpu_name
+from common import cpu_name
 from mmdemo.paths import ROOT
 
 SENTENCE = "The train to the city leaves every morning, and the next one is late."
