@@ -81,6 +81,18 @@ def test_a_spoken_question_fills_the_text_box_and_is_answered(client, example_im
     assert answer == "red"                   # easy-VQA test image 0: a red triangle
 
 
+def test_a_spoken_search_query_finds_that_digit(client, tmp_path):
+    """Ask by voice fills the shared text box; the Search tab (query with: text) reads it."""
+    wav = tmp_path / "query.wav"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-w", str(wav), "I am looking for the digit seven."], check=True)
+    text, _ = client.predict(handle_file(str(wav)), api_name="/ask_by_voice")
+    assert "seven" in text.lower() or "7" in text      # Whisper tiny.en writes "the digits 7." here
+    table = client.predict(None, text, None, "text", "mnist-test", 5, None, "", "digits", "digits-scenes",
+                           api_name="/retrieve")[0]
+    classes = [row[table["headers"].index("class / caption")] for row in table["data"]]
+    assert len(classes) == 5 and all(str(c) == "7" for c in classes), classes
+
+
 def test_ask_by_voice_without_a_recording_says_so(client):
     with pytest.raises(Exception, match="Record or upload a voice"):
         client.predict(None, api_name="/ask_by_voice")
