@@ -27,6 +27,17 @@ def pytest_runtest_setup(item):
                 pytest.skip(str(e))
 
 
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """One torch thread for a module's tests: on this shared 2-core machine two threads wait on each other
+    (3-7x slower for the big offline models)."""
+    import torch
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(scope="session")
 def vqa_model():
     import mmdemo

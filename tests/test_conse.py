@@ -2,7 +2,6 @@
 real photos, the per-class explanation adds up to the score, bad labels are refused."""
 import numpy as np
 import pytest
-import torch
 
 from mmdemo.backends import conse
 from mmdemo.errors import MMDemoError
@@ -12,12 +11,7 @@ PHOTOS = ROOT / "examples" / "photos"
 LABELS = ["a cat", "a cup of coffee", "a rocket launch", "a photographer with a camera"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 @pytest.mark.parametrize("photo, expected", [("chelsea-cat.jpg", "a cat"), ("coffee.jpg", "a cup of coffee"),

@@ -7,7 +7,6 @@ import subprocess
 
 import numpy as np
 import pytest
-import torch
 from gradio_client import handle_file
 
 import mmdemo
@@ -18,12 +17,7 @@ PHOTOS = ROOT / "examples" / "photos"
 OFFLINE = [("transcribe", "whisper-tiny-en"), ("photo", "efficientnet-lite0"), ("zeroshot", "conse")]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 @pytest.mark.parametrize("task, name", OFFLINE)

@@ -17,13 +17,7 @@ CLIP = ROOT / "tests" / "data" / "whisper_clip.flac"
 REFERENCE = json.loads((ROOT / "tests" / "data" / "whisper_clip_reference.json").read_text())
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One torch thread: on this shared 2-core machine two threads wait on each other (3-7x slower)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")   # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
