@@ -6,37 +6,50 @@ Starts app.py on a free port, uploads an example image, asks a question, waits f
 and the explanations, and saves a full-page screenshot.
 """
 import argparse
+import contextlib
 from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from mmdemo import serve
-from mmdemo import paths
+from mmdemo import paths, serve
 from mmdemo.paths import ROOT
 
 CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                   "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
 
+@contextlib.contextmanager
+def app_page(extra_flags=(), app_timeout: float = 120, **context):
+    """The app on a free loopback port and a headless Chromium page on it, loaded (the other screenshot
+    scripts use this too). extra_flags: more Chromium flags (a fake microphone); context: e.g. permissions."""
+    with serve.running_app(timeout=app_timeout) as app, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS + list(extra_flags))
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}, **context).new_page()
+        page.goto(app.url, wait_until="load", timeout=90_000)
+        yield page
+        browser.close()
+
+
+def save(page, out: Path) -> None:
+    out.parent.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(out), full_page=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--out", type=Path, default=paths.artifacts("screenshot.png"), help="default artifacts/screenshot.png; the README picture: --out docs/screenshot.png")
+    ap.add_argument("--out", type=Path, default=paths.artifacts("screenshot.png"),
+                    help="default artifacts/screenshot.png; the README picture: --out docs/screenshot.png")
     ap.add_argument("--image", default=str(ROOT / "examples" / "vqa" / "0.png"))
     ap.add_argument("--question", default="what color is the shape?")
     args = ap.parse_args()
-    with serve.running_app() as app, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app.url, wait_until="load", timeout=90_000)
+    with app_page() as page:
         page.get_by_role("button", name="Ask").wait_for(timeout=60_000)
         page.locator("input[type=file]").first.set_input_files(args.image)
         page.get_by_role("textbox", name="Text (the question for VQA").fill(args.question)
         page.get_by_role("button", name="Ask").click()
         page.get_by_text("Gate:", exact=False).first.wait_for(timeout=60_000)
         page.wait_for_timeout(1500)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(args.out), full_page=True)
-        browser.close()
+        save(page, args.out)
     print(f"wrote {args.out}")
 
 

@@ -8,11 +8,10 @@ both models' samples and saves a full-page screenshot.
 import argparse
 from pathlib import Path
 
-from playwright.sync_api import sync_playwright
 
-from mmdemo import paths, serve
+from mmdemo import paths
 
-from screenshot import CHROMIUM_FLAGS
+from screenshot import app_page, save
 
 
 def main():
@@ -20,18 +19,13 @@ def main():
     ap.add_argument("--out", type=Path, default=paths.artifacts("generate.png"))
     ap.add_argument("--text", default="seven")
     args = ap.parse_args()
-    with serve.running_app() as app, sync_playwright() as p:
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_FLAGS)
-        page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        page.goto(app.url, wait_until="load", timeout=90_000)
+    with app_page() as page:
         page.get_by_role("tab", name="Generate").click()
         page.get_by_label("Text", exact=False).first.fill(args.text)
         page.get_by_role("button", name="Generate").click()
         page.get_by_text("read as", exact=False).nth(1).wait_for(timeout=90_000)
         page.wait_for_timeout(2000)
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(args.out), full_page=True)
-        browser.close()
+        save(page, args.out)
     print(f"wrote {args.out}")
 
 

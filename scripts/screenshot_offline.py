@@ -11,12 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
-from playwright.sync_api import sync_playwright
 
-from mmdemo import paths, serve
+from mmdemo import paths
+from screenshot import app_page, save
 
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+FAKE_MICROPHONE = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]   # + the file it plays
 
 
 def spoken(folder: Path, sentence: str) -> Path:
@@ -42,7 +41,7 @@ def spoken_question(page, out: Path, image: Path):
     page.wait_for_function("el => el.value.length > 0", arg=answer.element_handle(), timeout=60_000)
     page.get_by_text("Gate:", exact=False).first.wait_for(timeout=30_000)
     page.wait_for_timeout(1500)
-    page.screenshot(path=str(out), full_page=True)
+    save(page, out)
     return page.get_by_role("textbox", name="Text (the question for VQA").input_value(), answer.input_value()
 
 
@@ -55,7 +54,7 @@ def photo(page, out: Path, image: Path):
     page.get_by_role("button", name="Check this map").click()
     page.get_by_text("Grad-CAM order", exact=False).first.wait_for(timeout=120_000)
     page.wait_for_timeout(1500)
-    page.screenshot(path=str(out), full_page=True)
+    save(page, out)
     return page.get_by_role("textbox", name="Top label (ImageNet)").input_value()
 
 
@@ -65,18 +64,16 @@ def main():
     ap.add_argument("--question", default="What color is the shape?")
     args = ap.parse_args()
     args.out_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory() as tmp, serve.running_app(timeout=300) as app, sync_playwright() as p:
+    with tempfile.TemporaryDirectory() as tmp:
         wav = spoken(Path(tmp), args.question)
-        browser = p.chromium.launch(executable_path="/usr/bin/chromium", args=FLAGS + [f"--use-file-for-fake-audio-capture={wav}"])
-        context = browser.new_context(permissions=["microphone"], viewport={"width": 1400, "height": 1000})
-        page = context.new_page()
-        page.goto(app.url, wait_until="load", timeout=90_000)
-        page.get_by_role("button", name="Ask", exact=True).wait_for(timeout=60_000)
-        heard, answer = spoken_question(page, args.out_dir / "offline-spoken-question.png", paths.examples("vqa", "0.png"))
-        print(f"heard {heard!r}, answered {answer!r}")
-        label = photo(page, args.out_dir / "offline-photo.png", paths.examples("photos", "chelsea-cat.jpg"))
-        print(f"photo recognised as {label!r}")
-        browser.close()
+        flags = FAKE_MICROPHONE + [f"--use-file-for-fake-audio-capture={wav}"]
+        with app_page(flags, app_timeout=300, permissions=["microphone"]) as page:
+            page.get_by_role("button", name="Ask", exact=True).wait_for(timeout=60_000)
+            heard, answer = spoken_question(page, args.out_dir / "offline-spoken-question.png",
+                                            paths.examples("vqa", "0.png"))
+            print(f"heard {heard!r}, answered {answer!r}")
+            label = photo(page, args.out_dir / "offline-photo.png", paths.examples("photos", "chelsea-cat.jpg"))
+            print(f"photo recognised as {label!r}")
     print(f"wrote {args.out_dir / 'offline-spoken-question.png'} and {args.out_dir / 'offline-photo.png'}")
 
 
