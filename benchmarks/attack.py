@@ -345,7 +345,5 @@ def main():
         args.json.write_text(json.dumps(result, indent=1) + "\n")
 
 
-
-
 if __name__ == "__main__":
     main()

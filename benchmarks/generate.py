@@ -20,10 +20,6 @@ from common import cpu_name, timed
 mmdemo.use_native_conv_kernels()   # the convolutions the server runs
 
 
-
-
-
-
 @torch.no_grad()
 def main():
     ap = argparse.ArgumentParser()

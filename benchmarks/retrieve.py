@@ -19,10 +19,6 @@ from mmdemo.tasks.retrieve.space_map import draw_map
 from common import cpu_name, timed
 
 
-
-
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--repeats", type=int, default=100)

@@ -110,8 +110,6 @@ def fsdd_accuracy(transcribe, folder: Path) -> dict:
     return {"word_accuracy": correct / len(clips), "clips": len(clips), "correct": correct, "wrong": wrong}
 
 
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--threads", type=int, default=1)
