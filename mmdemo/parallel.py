@@ -4,9 +4,9 @@
     accelerate launch --multi_gpu --num_processes 2 -m mmdemo.train classify --manifest ...  # two (gloo on CPU)
 
 The same code runs in both: with one process every helper here is a no-op. Under N processes, fit()
-gives process k the batches k, k+N, k+2N, ... of each epoch (shard), averages the gradients over the
-processes after every backward (average_gradients: one all-reduce, what DDP does), and only the main
-process prints and saves. Evaluation splits the items between the processes and gathers the results.
+gives process k the k-th slice of every batch (shard), sums the processes' gradients weighted by their
+share of the batch after every backward (average_gradients: one all-reduce, what DDP does), and only the
+main process prints and saves. Evaluation splits the items between the processes and gathers the results.
 """
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ import os
 import sys
 from typing import Iterable, Iterator
 
+import numpy as np
 import torch
 
 from .runtime import built_once, device
@@ -44,16 +45,40 @@ def train_device() -> torch.device:
     return accelerator().device if processes()[1] > 1 else device()   # MMDEMO_DEVICE=cuda:1 honoured alone
 
 
-def shard(batches: Iterable, rank: int, n: int) -> Iterator:
-    """Process `rank` of `n` takes batches rank, rank+n, ... Every process walks the same sequence (the
-    trainers seed their random numbers alike), so the shards are disjoint. A last group of fewer than n
-    batches is shared round-robin, so all processes take the same number of steps (an all-reduce each)."""
-    if n == 1:
-        yield from batches
-        return
-    it = iter(batches)
-    while group := list(itertools.islice(it, n)):
-        yield group[rank % len(group)]
+def first_dim(batch) -> int | None:
+    """The batch size: the length of the first array or tensor found in the batch (None: nothing to split)."""
+    if isinstance(batch, (torch.Tensor, np.ndarray)):
+        return len(batch) if batch.ndim else None
+    parts = batch.values() if isinstance(batch, dict) else batch if isinstance(batch, (list, tuple)) else []
+    return next((d for d in map(first_dim, parts) if d is not None), None)
+
+
+def split_batch(batch, rank: int, n: int, size: int | None = None):
+    """Process `rank`'s contiguous slice of a batch. A batch is an index array or tensors whose first dimension
+    is the batch, or tuples, lists and dicts of them (anything else, an int, is left whole): every array or
+    tensor of that length is cut into n near-equal slices, as np.array_split does."""
+    size = first_dim(batch) if size is None else size
+    if isinstance(batch, (torch.Tensor, np.ndarray)) and batch.ndim and len(batch) == size:
+        lo, hi = size * rank // n, size * (rank + 1) // n
+        return batch[lo:hi]
+    if isinstance(batch, dict):
+        return {k: split_batch(v, rank, n, size) for k, v in batch.items()}
+    if isinstance(batch, (list, tuple)) and not hasattr(batch, "_fields"):
+        return type(batch)(split_batch(b, rank, n, size) for b in batch)
+    return batch
+
+
+def shard(batches: Iterable, rank: int, n: int) -> Iterator[tuple[object, float]]:
+    """(this process's slice of each batch, its share of the batch's items). Every process walks the same
+    batches (the trainers seed their random numbers alike) and takes its own slice of each, so the N
+    processes together take the steps one process would, on the same global batches (Accelerate calls this
+    split_batches=True): same step count, same learning-rate schedule."""
+    for batch in batches:
+        size = first_dim(batch) if n > 1 else None
+        if not size:                       # one process, or nothing to split: the whole batch, equal shares
+            yield batch, 1.0 / n
+            continue
+        yield split_batch(batch, rank, n, size), (size * (rank + 1) // n - size * rank // n) / size
 
 
 def to_device(batch, where: torch.device):
@@ -67,15 +92,19 @@ def to_device(batch, where: torch.device):
     return batch
 
 
-def average_gradients(params: list[torch.nn.Parameter]) -> None:
-    """Mean of every parameter's gradient over the processes, in one all-reduce (a missing gradient counts
-    as zero, as in DDP). No-op with one process."""
+def average_gradients(params: list[torch.nn.Parameter], share: float | None = None) -> None:
+    """Every parameter's gradient summed over the processes, each weighted by its process's share of the
+    batch (default: equal shares, DDP's mean): for a loss that is a mean over the batch's items this is the
+    whole batch's gradient. One all-reduce; a missing gradient counts as zero. No-op with one process."""
     if processes()[1] == 1 or not params:
         return
+    share = 1.0 / processes()[1] if share is None else share
     grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in params]
-    flat = accelerator().reduce(torch.cat([g.flatten() for g in grads]), reduction="mean")
-    for p, g in zip(params, torch.split(flat, [g.numel() for g in grads])):
-        p.grad = g.view_as(p).clone()
+    used = torch.tensor([float(p.grad is not None) for p in params], device=grads[0].device)
+    flat = accelerator().reduce(torch.cat([g.flatten() * share for g in grads] + [used]), reduction="sum")
+    flat, used = flat[:-len(params)], flat[-len(params):]
+    for p, g, u in zip(params, torch.split(flat, [g.numel() for g in grads]), used):
+        p.grad = g.view_as(p).clone() if u > 0 else None    # no process used it: no gradient, as alone
 
 
 def same_start(model: torch.nn.Module) -> None:

@@ -9,14 +9,14 @@ clipped when `clip` is set. Seeding and building the model stay with the trainer
 random numbers are drawn in its own order); saving the checkpoint is the dispatcher's (mmdemo/train.py).
 
 It runs on Hugging Face Accelerate (mmdemo/parallel.py): the model and the batches' tensors go to the
-process's device; under `accelerate launch --num_processes N` process k takes every N-th batch of each
-epoch, the gradients are averaged over the processes after each backward (so every step sees N batches:
-the batch is N times larger, an epoch N times shorter and the one-cycle schedule is laid over the steps
-each process really takes), and only the main process logs. With one process it is the plain loop.
+process's device; under `accelerate launch --num_processes N` process k takes the k-th slice of every
+batch (a batch is an index array or tensors whose first dimension is the batch, or tuples, lists, dicts of
+them), the slices' gradients are combined after each backward into the whole batch's gradient (one
+all-reduce), so N processes take the same steps on the same batches with the same schedule as one
+process, each doing 1/N of the work; only the main process logs. With one process it is the plain loop.
 """
 from __future__ import annotations
 
-import math
 import time
 from collections import defaultdict
 from typing import Callable, Iterable
@@ -40,24 +40,27 @@ def fit(model: nn.Module, batches: Callable[[int], Iterable], loss: Callable[[ob
     parallel.same_start(model)
     params = [p for p in (params if params is not None else model.parameters()) if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
-    steps = math.ceil(steps_per_epoch / n_proc)          # what this process takes per epoch (shard)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps, pct_start=warmup)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch,
+                                                pct_start=warmup)
     log = log if rank == 0 else (lambda *a: None)
     means: dict[str, float] = {}
     for epoch in range(epochs):
         model.train()
         t0, sums, n = time.perf_counter(), defaultdict(float), 0
-        bar = tqdm(parallel.shard(batches(epoch), rank, n_proc), total=steps, desc=f"{name} {epoch + 1}/{epochs}",
-                   leave=False, mininterval=2, disable=rank != 0)
-        for batch in bar:
-            value, stats = loss(parallel.to_device(batch, where))
+        bar = tqdm(parallel.shard(batches(epoch), rank, n_proc), total=steps_per_epoch, leave=False,
+                   desc=f"{name} {epoch + 1}/{epochs}", mininterval=2, disable=rank != 0)
+        for batch, share in bar:
+            value, stats = loss(parallel.to_device(batch, where)) if share else (None, {})   # share 0: batch < N
             opt.zero_grad(set_to_none=True)
-            accelerator.backward(value)
-            parallel.average_gradients(params)
+            if value is not None:
+                accelerator.backward(value)
+            parallel.average_gradients(params, share)
             if clip:
                 nn.utils.clip_grad_norm_(params, clip)
             opt.step()
             sched.step()
+            if value is None:
+                continue
             n += 1
             sums["loss"] += value.item()
             for k, v in stats.items():
