@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import sys
 from typing import Iterable, Iterator
 
 import numpy as np
