@@ -4,8 +4,8 @@ both checkpoints are then measured on the same held-out manifest (with 1 and wit
 
     python benchmarks/scale.py [--per-class 40] [--test-per-class 40] [--epochs 6] [--processes 2] [--out FILE]
 
-The data are generated (no download): three shapes (circle / square / triangle) of random colour, size and
-place on a noisy 32x32 picture, and a text that names the shape for 60% of the items and says nothing useful
+The data are generated (no download): three shapes (circle / square / triangle) of random colour, size (12-20 px)
+and place on a noisy 32x32 picture, and a text that names the shape for 60% of the items and says nothing useful
 for the rest ("something number 3"); a few items lack the text. Writes artifacts/scale.json by default.
 """
 from __future__ import annotations
@@ -32,9 +32,10 @@ def shapes_manifest(folder: Path, per_class: int, seed: int, name: str = "data")
     rng, lines = np.random.default_rng(seed), []
     for k, shape in enumerate(SHAPES):
         for i in range(per_class):
-            pixels = rng.integers(150, 256, (32, 32, 3), dtype=np.uint8)         # a noisy light background
+            pixels = rng.integers(170, 256, (32, 32, 3), dtype=np.uint8)         # a noisy light background
             img = Image.fromarray(pixels)
-            s, (x, y) = int(rng.integers(7, 14)), rng.integers(1, 18, 2)
+            s = int(rng.integers(12, 21))
+            x, y = rng.integers(1, 31 - s, 2)
             box, fill = [int(x), int(y), int(x + s), int(y + s)], tuple(int(c) for c in rng.integers(0, 140, 3))
             draw = ImageDraw.Draw(img)
             if shape == "circle":
