@@ -11,9 +11,11 @@ import torch
 from benchmarks.scale import command, run, shapes_manifest, train
 from mmdemo import parallel
 
-# |accuracy(2 processes) - accuracy(1 process)| on the 60 held-out items, every fusion variant. Measured
-# (docs/scale.md): 0.000-0.033 here; the gap between two seeds of 1 process is as large (0.017-0.05).
-TOLERANCE = 0.05
+# Accuracy on the 60 held-out items, 2 processes vs 1 (docs/scale.md, 3 seeds measured): the mean over the four
+# fusion variants moved by at most 0.017 (two seeds of 1 process: up to 0.07 apart); one variant by up to 0.067
+# (two seeds: up to 0.117). One variant's accuracy is one noisy draw; their mean is the figure we hold to 0.05.
+TOLERANCE = 0.05         # |Δ| of the mean accuracy over the fusion variants
+PER_VARIANT = 0.10       # |Δ| of any one variant
 
 
 @pytest.fixture(scope="module")
@@ -36,8 +38,9 @@ def test_two_processes_train_as_well_as_one(manifests, tmp_path):
     a, b = measure(one, test_m), measure(two, test_m)
     assert a["n"] == b["n"] == 60
     assert a["accuracy"]["gated"] >= 0.6                      # it learned (chance 0.33; text names the shape 60%)
-    for kind in a["accuracy"]:
-        assert abs(a["accuracy"][kind] - b["accuracy"][kind]) <= TOLERANCE, (kind, a["accuracy"], b["accuracy"])
+    gaps = [abs(a["accuracy"][kind] - b["accuracy"][kind]) for kind in a["accuracy"]]
+    assert abs(np.mean(list(a["accuracy"].values())) - np.mean(list(b["accuracy"].values()))) <= TOLERANCE, (a, b)
+    assert max(gaps) <= PER_VARIANT, (a["accuracy"], b["accuracy"])
     config = json.loads((two / "config.json").read_text())
     assert config["metrics"]["n_train"] == 48 and (two / "README.md").is_file()   # saved once, by the main process
     # sharded evaluation (each process measures its 30 items, the results are gathered) = one process's figures
