@@ -32,6 +32,9 @@ def add_arguments(ap) -> None:
     ap.add_argument("--fusion-only", action="store_true",
                     help="built-in digits: retrain only the fusion heads (stage 2) on the committed checkpoint's "
                          "encoders (a few minutes instead of ~10)")
+    ap.add_argument("--gate-weight", type=float, default=0.3,
+                    help="built-in digits: weight of the gate's reliability-target loss (0 = the gate learns from "
+                         "the classification loss alone, as before)")
 
 
 def check_arguments(args, ap) -> None:
@@ -40,14 +43,14 @@ def check_arguments(args, ap) -> None:
 
 
 def train(epochs: int | None = None, seed: int = 0, manifest=None, audio_only: bool = False,
-          fusion_only: bool = False) -> Trained:
+          fusion_only: bool = False, gate_weight: float = 0.3) -> Trained:
     """Built-in digits (MNIST + text + FSDD speech), the audio branch alone, or your own data."""
     if manifest is not None:
         from .byod import train_manifest
         return train_manifest(manifest, epochs, seed)
     if audio_only:
         return train_audio_only(epochs or 12, seed=seed)
-    return train_digits(epochs, seed, fusion_only=fusion_only)
+    return train_digits(epochs, seed, fusion_only=fusion_only, gate_weight=gate_weight)
 
 
 # ---------------------------------------------------------------- stage 1: one encoder + its head
