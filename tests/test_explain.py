@@ -145,7 +145,7 @@ def test_reliability_target_gives_a_damaged_branch_less_weight():
     y = torch.tensor([3, 3])
     uni = torch.full((2, 3, 10), -5.0)
     uni[:, :, 3] = 5.0                   # every branch sure of the true class ...
-    uni[1, 0, 3] = 0.0                   # ... except image in row 1 (a damaged input)
+    uni[1, 0, 3] = -5.0                  # ... except image in row 1 (a damaged input: uniform)
     present = torch.tensor([[True, True, True], [True, True, True]])
     t = reliability_target(uni, y, present, temperature=0.1)
     assert torch.allclose(t[0], torch.full((3,), 1 / 3), atol=1e-4) and t[1, 0] < 0.01

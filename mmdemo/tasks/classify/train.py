@@ -278,7 +278,7 @@ def fusion_pools(net: TriModalNet, images, y_img, waves, y_aud, n_fusion: int, s
 
 
 def train_digits(epochs: int | None = None, seed: int = 0, image_epochs: int = 8, text_epochs: int = 3,
-                 audio_epochs: int | None = None, fusion_steps: int = 800, n_fusion: int = 10000,
+                 audio_epochs: int | None = None, fusion_steps: int = 1600, n_fusion: int = 10000,
                  gate_weight: float = 0.3, temperature: float = 0.01, fusion_only: bool = False) -> Trained:
     """The built-in digits: stage 1 (each encoder alone), stage 2 (the fusion heads on cached features, the
     gated weights also trained towards reliability_target). fusion_only: stage 1 is read from the
