@@ -1,6 +1,8 @@
-"""Measure a VQA model on easy-VQA's official test split and on held-out paraphrases.
+"""Measure a VQA model: easyvqa-gated on easy-VQA's official test split and on held-out paraphrases;
+scenes-multihop on questions over unseen composed scenes (scene_evaluate.py); --both: the two.
 
     python -m mmdemo.evaluate vqa [--model NAME] [--limit N] [--json]
+    python -m mmdemo.evaluate vqa --both
 """
 from __future__ import annotations
 
@@ -43,7 +45,35 @@ def dataset_view(model, pred, gold, types, phi) -> dict:
             "reliance_by_question_type": reliance_by_group(shares_of(phi), PLAYERS, types, correct)}
 
 
-def evaluate(model, limit: int | None = None) -> dict:
+BUILT_IN = ["easyvqa-gated", "scenes-multihop"]
+
+
+def add_arguments(ap) -> None:
+    ap.add_argument("--both", action="store_true", help="both built-in models: " + ", ".join(BUILT_IN))
+
+
+def evaluate(model, limit: int | None = None, both: bool = False) -> dict:
+    """easyvqa-gated: the official easy-VQA test split (first `limit` questions if given) + the held-out
+    paraphrases; scenes-multihop: scene_evaluate.evaluate; both: {model name: its metrics}."""
+    if both:
+        import mmdemo
+        return {name: evaluate(mmdemo.load("vqa", name), limit) for name in BUILT_IN}
+    from .scene_model import SceneVQAModel
+    if isinstance(model, SceneVQAModel):
+        from .scene_evaluate import evaluate as evaluate_scenes
+        return evaluate_scenes(model, limit)
+    return evaluate_easyvqa(model, limit)
+
+
+def report(metrics: dict) -> str:
+    from .scene_evaluate import report as scene_report
+    parts = metrics.values() if "task" not in metrics else [metrics]
+    return "\n".join(scene_report(m) if "accuracy_per_family" in m else
+                     f"easy-VQA ({m['model']}): official test {m['accuracy']:.4f} (n={m['n']:,}), held-out "
+                     f"paraphrases {m['paraphrases']['accuracy']:.4f} (n={m['paraphrases']['n']})" for m in parts)
+
+
+def evaluate_easyvqa(model, limit: int | None = None) -> dict:
     """Official easy-VQA test split (first `limit` questions if given) + the held-out paraphrases."""
     from ...datasets.easyvqa import (
         TEST_PARAPHRASES,
