@@ -80,6 +80,7 @@ def evaluate_easyvqa(model, limit: int | None = None) -> dict:
         load_split,
         make_paraphrases,
         object_cells,
+        paraphrase_kinds,
         question_type,
     )
     test = load_split("test")
@@ -101,7 +102,8 @@ def evaluate_easyvqa(model, limit: int | None = None) -> dict:
                       "peak_on_object": float(on_object.reshape(n, -1)[np.arange(n), peak].mean())},
         "paraphrases": {"templates": len(TEST_PARAPHRASES), "n": len(pq),
                         "accuracy": float(np.mean([p == g for p, g in zip(ppred, pa)])),
-                        "accuracy_per_type": accuracy_by(ppred, pa, [question_type(a) for a in pa])},
+                        "accuracy_per_type": accuracy_by(ppred, pa, [question_type(a) for a in pa]),
+                        "accuracy_per_kind": accuracy_by(ppred, pa, paraphrase_kinds(TEST_PARAPHRASES, 10))},
         "seconds": round(seconds, 2),
         **dataset_view(model, pred, gold, types, phi),
         "paraphrases_reliance_by_question_type": dataset_view(

@@ -10,23 +10,22 @@ Regions carry their centre (x, y), so hop 2 can look "left of" what hop 1 found.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import torch
 from torch import nn
 
-from ... import checkpoint, paths
+from ... import paths
 from ...datasets.scenes import CANVAS
 from ...errors import MMDemoError
-from ...inputs import load_square, load_text
+from ...inputs import load_text
 from ...nn.fusion import GatedFusion
 from ...nn.image import ConvGridEncoder, grid_centres, with_coordinates
 from ...nn.pooling import AttentionPool
-from ...nn.text import MiniLMEncoder, merge_word_pieces
+from ...nn.text import merge_word_pieces
 from ...prediction import Prediction
 from ...registry import register
-from .model import to_tensor
+from .model import VQAModel
 
 NAME = "scenes-multihop"
 
@@ -101,52 +100,22 @@ class SceneVQAExtras:
     hop_top_words: list[str]         # per hop: its most weighted word
 
 
-class SceneVQAModel:
-    """A ready scene VQA model: `predict(image=..., text=...)` -> Prediction with one map per hop."""
-    task = "vqa"
-    modalities = ("image", "question")
-
-    def __init__(self, net: SceneVQANet, answers: list[str], name: str = NAME, config: dict | None = None):
-        self.net, self.answers, self.name, self.config = net.eval(), answers, name, config or {}
-        self.text = MiniLMEncoder.shared()
-        self.grid = CANVAS // 8
-
-    @classmethod
-    def from_checkpoint(cls, folder, name: str = NAME):
-        config = checkpoint.read_config(folder)
-        net = checkpoint.load_weights(folder, SceneVQANet(**config["architecture"]))
-        model = cls(net, config["answers"], name, config)
-        model.folder = Path(folder)
-        return model
-
-    @staticmethod
-    def prepare_image(image) -> np.ndarray:
-        return load_square(image, CANVAS)
+class SceneVQAModel(VQAModel):
+    """A ready scene VQA model: `predict(image=..., text=...)` -> Prediction with one map per hop.
+    Loading, image preparation and the batched run() are VQAModel's."""
+    net_class, image_size = SceneVQANet, CANVAS
 
     def explain(self, *args, **kwargs):
         raise MMDemoError(f"The explanation tools below cover the easy-VQA model; {self.name} shows its own "
                           "per-hop maps, word weights and gate above.")
-
-    @torch.no_grad()
-    def run(self, images: np.ndarray, questions: list[str], image_index=None, encoded=None) -> dict:
-        """Batched forward pass; encoded = (states, mask, pieces) if the questions are already encoded."""
-        if encoded is None:
-            unique, inverse = np.unique(np.asarray(questions, dtype=object), return_inverse=True)
-            states, mask, pieces = self.text.encode(list(unique))
-            encoded = states[inverse], mask[inverse], [pieces[i] for i in inverse]
-        states, mask, pieces = encoded
-        out = self.net(to_tensor(images), states.float(), mask,
-                       None if image_index is None else torch.as_tensor(image_index))
-        out["probs"] = out["logits"].softmax(-1)
-        out["pieces"], out["mask"] = pieces, mask
-        return out
 
     def predict(self, image=None, text=None, audio=None, top_k: int = 5) -> Prediction:
         question = load_text(text, "question")
         out = self.run(self.prepare_image(image)[None], [question])
         probs = out["probs"][0]
         top = probs.topk(min(top_k, len(self.answers)))
-        maps = out["region_maps"][0].reshape(-1, self.grid, self.grid).numpy()
+        grid = round(out["region_maps"].shape[-1] ** 0.5)
+        maps = out["region_maps"][0].reshape(-1, grid, grid).numpy()
         hop_words = [merge_word_pieces(out["pieces"][0], w[out["mask"][0]].numpy()) for w in out["word_maps"][0]]
         words = hop_words[0][0]
         attention = {"image": maps[-1], "text": hop_words[-1][1],

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
@@ -327,9 +328,9 @@ PROGRAMS = {
     "exist": program_exist, "count": program_count, "both": program_both, "attr_pair": program_attr_pair,
     "not_exist": program_not_exist, "not_color": program_not_color, "count_not": program_count_not,
     "property": program_property,
-    **{f"query_{a}": (lambda a: lambda rng, objs: program_query(rng, objs, a))(a) for a in ("color", "noun", "size")},
-    **{f"relate_{a}": (lambda a: lambda rng, objs: program_relate(rng, objs, a))(a) for a in ("color", "noun")},
-    **{k: (lambda k: lambda rng, objs: program_compare(rng, objs, k))(k) for k in ("more", "fewer", "same")},
+    **{f"query_{a}": partial(program_query, attribute=a) for a in ("color", "noun", "size")},
+    **{f"relate_{a}": partial(program_relate, attribute=a) for a in ("color", "noun")},
+    **{k: partial(program_compare, kind=k) for k in ("more", "fewer", "same")},
 }
 
 
