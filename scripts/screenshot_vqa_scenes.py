@@ -17,7 +17,7 @@ def main():
     ap.add_argument("--image", default=str(ROOT / "examples" / "vqa" / "scene-two-hop.png"))
     ap.add_argument("--question", default="what colour is the digit left of the triangle?")
     args = ap.parse_args()
-    with app_page() as page:
+    with app_page(app_timeout=400) as page:
         page.get_by_role("button", name="Ask").wait_for(timeout=60_000)
         page.get_by_label("VQA model").click()
         page.get_by_role("option", name="scenes-multihop").click()
