@@ -6,6 +6,7 @@ examples/vqa/scene-two-hop.png, "what colour is the digit left of the triangle?"
 import argparse
 from pathlib import Path
 
+from PIL import Image
 from screenshot import app_page, save
 
 from mmdemo.paths import ROOT
@@ -27,6 +28,8 @@ def main():
         page.get_by_text("One map per hop", exact=False).first.wait_for(timeout=60_000)
         page.wait_for_timeout(1500)
         save(page, args.out)
+    picture = Image.open(args.out)                 # keep the answer, the hops, the words and the gate
+    picture.crop((0, 0, picture.width, min(picture.height, 1120))).save(args.out)
     print(f"wrote {args.out}")
 
 
