@@ -53,7 +53,7 @@ encoding the questions, on {t['machine']} (a shared 2-core CPU).
 
 ## Reproduce
 ```
-python -m mmdemo.train vqa --model scenes --threads 1     # from scratch, rewrites this folder
+python -m mmdemo.train vqa --model scenes --epochs {t['epochs']} --threads 1     # from scratch, rewrites this folder
 python -m mmdemo.evaluate vqa --model scenes-multihop --json
 ```
 """
