@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ... import parallel
 from ...checkpoint import Trained
 from ...datasets.spoken_digits import augment
 from ...nn.audio import N_MELS, SAMPLE_RATE, clip_vectors, pad_vectors
@@ -94,9 +95,10 @@ def fit_unimodal(net: TriModalNet, modality: str, inputs, labels: np.ndarray, ep
             x = random_damage(random_affine(x, gen), gen) if augment_images else x
         else:
             x = encode_chars([inputs[i] for i in rows])
-        logits = enc_head[1](enc_head[0](x)[0])
-        return (F.cross_entropy(logits, y_all[rows], label_smoothing=0.05),
-                {"train acc": float((logits.argmax(1) == y_all[rows]).float().mean())})
+        where = parallel.train_device()
+        logits, y = enc_head[1](enc_head[0](x.to(where))[0]), y_all[rows].to(where)
+        return (F.cross_entropy(logits, y, label_smoothing=0.05),
+                {"train acc": float((logits.argmax(1) == y).float().mean())})
 
     fit(enc_head, batches, loss, steps_per_epoch=int(np.ceil(len(labels) / batch)), epochs=epochs, lr=lr, warmup=0.2,
         name=modality)
@@ -127,16 +129,18 @@ def train_audio_net(waves, labels, epochs: int = 12, views: int = 6, seed: int =
     net = AudioDigitNet(dim, n_classes)
     cache = cached if cached is not None else augmented_vectors(net.encoder, waves, views, seed, verbose)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+    view = [None]
 
-    def batches(epoch):
-        view = cache[epoch % len(cache)]
+    def batches(epoch):   # index rows (fit splits them between processes); loss reads this epoch's view
+        view[0] = cache[epoch % len(cache)]
         order = rng.permutation(len(labels))
         for s in range(0, len(order), batch):
-            yield [view[i] for i in order[s:s + batch]], labels[order[s:s + batch]]
+            yield order[s:s + batch]
 
-    def loss(b):
-        logits = net.classify_vectors(*pad_vectors(b[0]))
-        return loss_fn(logits, b[1]), {"train acc": float((logits.argmax(1) == b[1]).float().mean())}
+    def loss(rows):
+        y = labels[rows].to(parallel.train_device())
+        logits = net.classify_vectors(*parallel.to_device(pad_vectors([view[0][i] for i in rows]), y.device))
+        return loss_fn(logits, y), {"train acc": float((logits.argmax(1) == y).float().mean())}
 
     fit(net, batches, loss, steps_per_epoch=int(np.ceil(len(labels) / batch)), epochs=epochs, lr=lr,
         weight_decay=1e-2, name="audio", log=print if verbose else (lambda *a: None))

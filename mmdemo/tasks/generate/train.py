@@ -19,7 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ... import paths
+from ... import parallel, paths
 from ...checkpoint import Trained
 from ...nn.fit import fit
 from ..classify.data import digit_texts
@@ -82,9 +82,10 @@ def train_evaluator(evaluator: nn.Module, epochs: int, seed: int) -> float:
             yield order[s:s + 128]
 
     def loss(rows):
-        x = random_affine(x_all[rows][:, None], gen)[:, 0]
+        where = parallel.train_device()
+        x, y = random_affine(x_all[rows][:, None], gen)[:, 0].to(where), y_all[rows].to(where)
         logits = evaluator(x)[1]
-        return F.cross_entropy(logits, y_all[rows]), {"acc": float((logits.argmax(1) == y_all[rows]).float().mean())}
+        return F.cross_entropy(logits, y), {"acc": float((logits.argmax(1) == y).float().mean())}
 
     fit(evaluator, batches, loss, steps_per_epoch=int(np.ceil(len(y_all) / 128)), epochs=epochs, lr=3e-3,
         name="evaluation CNN")
@@ -137,7 +138,8 @@ def train_vae(vae, feats: dict, epochs: int, seed: int, batch: int = 128) -> dic
         for s in range(0, n, batch):
             yield rows[s:s + batch], text[s:s + batch], audio[s:s + batch]
 
-    return fit(vae, batches, lambda b: vae_loss(vae, feats, *b), steps_per_epoch=int(np.ceil(n / batch)),
+    on_device = parallel.to_device(feats, parallel.train_device())     # a copy where the VAE trains
+    return fit(vae, batches, lambda b: vae_loss(vae, on_device, *b), steps_per_epoch=int(np.ceil(n / batch)),
                epochs=epochs, lr=2e-3, name="VAE")
 
 
@@ -180,9 +182,11 @@ def train_gan(generator, feats: dict, epochs: int, seed: int, batch: int = 64) -
     the loss callback before each generator step."""
     torch.manual_seed(seed)
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    disc = ProjectionDiscriminator()
+    where = parallel.train_device()
+    disc = ProjectionDiscriminator().to(where)
+    parallel.same_start(disc)
     d_opt = torch.optim.Adam(disc.parameters(), lr=4e-4, betas=(0.5, 0.999))
-    real_all, cond_all, y_all = feats["pixels"], feats["image_probs"], feats["y_image"]
+    real_all, cond_all, y_all = (feats[k].to(where) for k in ("pixels", "image_probs", "y_image"))
     n = len(real_all)
 
     def batches(epoch):
@@ -192,11 +196,12 @@ def train_gan(generator, feats: dict, epochs: int, seed: int, batch: int = 64) -
 
     def loss(rows):
         real, cond, y = real_all[rows], cond_all[rows], y_all[rows]
-        fake = generator(truncated_noise(len(rows), 1.0, gen, NOISE), cond)
+        fake = generator(truncated_noise(len(rows), 1.0, gen, NOISE).to(where), cond)
         (real_score, real_digit), (fake_score, _) = disc(real, cond), disc(fake.detach(), cond)
         d_loss = F.relu(1 - real_score).mean() + F.relu(1 + fake_score).mean() + F.cross_entropy(real_digit, y)
         d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
+        parallel.average_gradients(list(disc.parameters()))   # N processes: one discriminator, like the generator
         d_opt.step()
         score, digit = disc(fake, cond)
         aux = F.cross_entropy(digit, cond.argmax(1))

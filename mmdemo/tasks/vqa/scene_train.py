@@ -12,7 +12,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
-from ... import paths
+from ... import parallel, paths
 from ...checkpoint import Trained
 from ...nn.fit import fit
 
@@ -79,9 +79,12 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_sc
     t_start = time.perf_counter()
     data = build("train", n_train, seed, mix=(0.9, 0.1, 0.0))       # scenes + single easy-VQA shapes
     d = question_table(data, questions_for(data, per_scene, seed, distinct=distinct), hops)
-    images = torch.from_numpy(data["images"]).permute(0, 3, 1, 2)   # uint8; scaled per batch
-    cells = object_cells(data)
-    nouns, colors = torch.from_numpy(data["nouns"]), torch.from_numpy(data["colors"])
+    where = parallel.train_device()
+    g = parallel.to_device({   # a copy of what the loss indexes, where the model trains
+        "images": torch.from_numpy(data["images"]).permute(0, 3, 1, 2),   # uint8; scaled per batch
+        "cells": object_cells(data), "nouns": torch.from_numpy(data["nouns"]),
+        "colors": torch.from_numpy(data["colors"]),
+        **{k: d[k] for k in ("states", "mask", "qid", "y", "hops")}}, where)
     by_image = np.split(np.argsort(d["rows"], kind="stable"), np.cumsum(np.bincount(d["rows"], minlength=n_train))[:-1])
     print(f"vqa scenes: {len(d['y']):,} questions ({len(d['texts']):,} distinct) on {n_train:,} scenes, "
           f"ready in {time.perf_counter() - t_start:.0f} s", flush=True)
@@ -96,21 +99,22 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_sc
 
     def loss(img_rows):
         sel = np.concatenate([by_image[r] for r in img_rows])
-        local = torch.as_tensor(np.searchsorted(img_rows, d["rows"][sel]))
-        q, y = d["qid"][sel], d["y"][sel]
-        res = net(images[img_rows].float() / 255.0, d["states"][q].float(), d["mask"][q], local, cells[img_rows])
+        local = torch.as_tensor(np.searchsorted(img_rows, d["rows"][sel]), device=where)
+        q, y, cells = g["qid"][sel], g["y"][sel], g["cells"][img_rows]
+        res = net(g["images"][img_rows].float() / 255.0, g["states"][q].float(), g["mask"][q], local, cells)
         answer = F.cross_entropy(res["logits"], y)
         branches = sum(F.cross_entropy(b, y) for b in res["branch_logits"])
         # weak attention supervision: each hop's map should put its mass on the objects its step of the
         # program is about (the generator knows every box); hops about nothing are left free
-        target = torch.einsum("qkj,qjn->qkn", d["hops"][sel].float(), cells[img_rows][local]).clamp(max=1)
+        target = torch.einsum("qkj,qjn->qkn", g["hops"][sel].float(), cells[local]).clamp(max=1)
         has = target.sum(-1) > 0
         mass = (res["region_maps"] * target).sum(-1)
         attention = -torch.log(mass[has] + 1e-6).mean() if has.any() else mass.sum() * 0
-        real = nouns[img_rows] >= 0
+        nouns, colors = g["nouns"][img_rows], g["colors"][img_rows]
+        real = nouns >= 0
         objects = res["object_logits"][real]
-        object_loss = (F.cross_entropy(objects[:, :len(NOUNS)], nouns[img_rows][real])
-                       + F.cross_entropy(objects[:, len(NOUNS):], colors[img_rows][real]))
+        object_loss = (F.cross_entropy(objects[:, :len(NOUNS)], nouns[real])
+                       + F.cross_entropy(objects[:, len(NOUNS):], colors[real]))
         looking = res["fusion_weights"][:, 0].mean()                # the gate's cost of using the image
         value = (answer + 0.5 * branches + attention_weight * attention + object_weight * object_loss
                  + gate_cost * looking)
