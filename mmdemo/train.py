@@ -45,7 +45,9 @@ def main(argv=None):
         import torch
         torch.set_num_threads(args.threads)
     options = {k: v for k, v in vars(args).items() if k not in ("task", "out", "epochs", "seed", "threads")}
-    out = args.out or paths.checkpoints(args.task)
+    # a task with several built-in models names each one's folder (e.g. vqa --model scenes)
+    out = args.out or (module.checkpoint_folder(**options) if hasattr(module, "checkpoint_folder")
+                       else paths.checkpoints(args.task))
     if hasattr(module, "check_arguments"):
         module.check_arguments(args, ap)
     with parallel.main_prints():

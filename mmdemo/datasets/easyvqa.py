@@ -2,7 +2,9 @@
 
 Official split: 4,000 train / 1,000 test images, 38,575 / 9,673 questions, 13 answers.
 Also here: paraphrased questions that a person might type, in two disjoint sets — one mixed
-into training (TRAIN_PARAPHRASES), one only ever used for evaluation (TEST_PARAPHRASES).
+into training (TRAIN_PARAPHRASES), one only ever used for evaluation (TEST_PARAPHRASES); beyond
+easy-VQA's own templates they include conjunctions ("is it a red circle?"), their negations and
+properties a shape implies ("does it have corners?").
 """
 from __future__ import annotations
 
@@ -91,6 +93,13 @@ TRAIN_PARAPHRASES = [
     ("is the shape not {color}?", "not_color"), ("is this not a {shape}?", "not_shape"),
     ("is it circular?", "has_shape:circle"), ("does it have three corners?", "has_shape:triangle"),
     ("does it have four sides?", "has_shape:rectangle"), ("is it grey?", "has_color:gray"),
+    # conjunctions (both attributes must hold), their negations, and properties a shape implies
+    ("is it a {color} {shape}?", "both"), ("do you see a {color} {shape}?", "both"),
+    ("is the {shape} {color}?", "both"), ("does the image show a {color} {shape}?", "both"),
+    ("is this not a {color} {shape}?", "not_both"), ("is it anything but a {color} {shape}?", "not_both"),
+    ("does it have corners?", "not_shape:circle"), ("is it a polygon?", "not_shape:circle"),
+    ("does it have curved edges?", "has_shape:circle"), ("is it a three-sided shape?", "has_shape:triangle"),
+    ("is it a four-sided shape?", "has_shape:rectangle"), ("is it not round?", "not_shape:circle"),
 ]
 
 TEST_PARAPHRASES = [   # never seen in training; written to sound like people typing
@@ -122,7 +131,30 @@ TEST_PARAPHRASES = [   # never seen in training; written to sound like people ty
     ("Is the object not a {shape}?", "not_shape"), ("Is this something other than a {shape}?", "not_shape"),
     ("Is it grey?", "has_color:gray"), ("Is it a grey object?", "has_color:gray"),
     ("Is the shape dark blue-green (teal)?", "has_color:teal"), ("Is the object red?", "has_color:red"),
+    ("Is this a {color} {shape}?", "both"), ("Does the picture contain a {color} {shape}?", "both"),
+    ("Is the object a {color} {shape}?", "both"), ("is there a {color} {shape} here", "both"),
+    ("Is it something other than a {color} {shape}?", "not_both"), ("Isn't this a {color} {shape}?", "both"),
+    ("Is the object not a {color} {shape}?", "not_both"),
+    ("Does the shape have any corners?", "not_shape:circle"), ("Is the shape angular?", "not_shape:circle"),
+    ("Does it have straight edges?", "not_shape:circle"), ("Is the object curved all round?", "has_shape:circle"),
+    ("Is it three-sided?", "has_shape:triangle"), ("Is the shape four-sided?", "has_shape:rectangle"),
+    ("Is the object not circular?", "not_shape:circle"),
 ]
+
+
+def both_question(rng, text: str, shape: str, color: str, negated: bool) -> tuple[str, str]:
+    """A conjunction "a {color} {shape}": both true 40% of the time, else exactly one of the two is
+    (so neither attribute alone answers it). negated: the answer flips."""
+    r = rng.random()
+    c = color if r < 0.7 else rng.choice([v for v in COLORS if v != color])
+    s = shape if r < 0.4 or r >= 0.7 else rng.choice([v for v in SHAPES if v != shape])
+    has = c == color and s == shape
+    return text.format(color=c, shape=s), "yes" if has != negated else "no"
+
+
+def paraphrase_kinds(templates, n_per_template: int) -> list[str]:
+    """The kind of every question make_paraphrases writes (same order), e.g. "both", "not_shape"."""
+    return [kind.partition(":")[0] for _, kind in templates for _ in range(n_per_template)]
 
 
 def make_paraphrases(templates, attributes, n_per_template: int, seed: int):
@@ -139,6 +171,8 @@ def make_paraphrases(templates, attributes, n_per_template: int, seed: int):
             shape, color = attributes[r]
             if base in ("shape", "color"):
                 q, a = text, shape if base == "shape" else color
+            elif base in ("both", "not_both"):
+                q, a = both_question(rng, text, shape, color, negated=base == "not_both")
             else:
                 attr = "shape" if base.endswith("shape") else "color"
                 true = shape if attr == "shape" else color

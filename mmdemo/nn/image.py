@@ -63,3 +63,16 @@ class PooledImageEncoder(nn.Module):
         b, c, h, w = g.shape
         pooled, weights = self.pool(g.flatten(2).transpose(1, 2))
         return pooled, weights.view(b, h, w)
+
+
+def with_coordinates(images: torch.Tensor) -> torch.Tensor:
+    """CoordConv input: images (B, C, H, W) + two channels holding each pixel's x and y in 0..1."""
+    b, _, h, w = images.shape
+    y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    return torch.cat([images, x.expand(b, 1, h, w), y.expand(b, 1, h, w)], 1)
+
+
+def grid_centres(grid: int) -> torch.Tensor:
+    """(grid * grid, 2): each region's centre (x, y), row-major, in -0.5..0.5."""
+    cy, cx = torch.meshgrid(torch.linspace(0, 1, grid), torch.linspace(0, 1, grid), indexing="ij")
+    return torch.stack([cx.flatten(), cy.flatten()], 1) - 0.5

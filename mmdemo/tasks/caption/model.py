@@ -18,7 +18,7 @@ from ... import checkpoint, paths
 from ...datasets.scenes import CANVAS, MAX_WORDS, NOUNS, OBJECT_COLORS, VOCAB, decode
 from ...errors import MMDemoError
 from ...inputs import load_square
-from ...nn.image import ConvGridEncoder
+from ...nn.image import ConvGridEncoder, grid_centres, with_coordinates
 from ...prediction import Prediction
 from ...registry import register
 
@@ -36,8 +36,7 @@ class CaptionNet(nn.Module):
         self.image = ConvGridEncoder(3 + 2, widths)                # 96x96 (+ x, y) -> 12x12 regions
         self.region_proj = nn.Linear(widths[-1], dim)
         self.position = nn.Parameter(torch.randn(grid * grid, dim) * 0.02)
-        cy, cx = torch.meshgrid(torch.linspace(0, 1, grid), torch.linspace(0, 1, grid), indexing="ij")
-        self.register_buffer("centres", torch.stack([cx.flatten(), cy.flatten()], 1) - 0.5, persistent=False)
+        self.register_buffer("centres", grid_centres(grid), persistent=False)
         self.position_xy = nn.Linear(2, dim, bias=False)
         self.embed = nn.Embedding(vocab_size, embed)
         self.init_h, self.init_c = nn.Linear(dim, dim), nn.Linear(dim, dim)
@@ -55,9 +54,7 @@ class CaptionNet(nn.Module):
 
     def encode(self, images):
         """images (B, 3, 96, 96) in 0..1 -> regions (B, 144, dim), their attention keys, decoder state."""
-        b, _, h, w = images.shape
-        y, x = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
-        regions, _ = self.image(torch.cat([images, x.expand(b, 1, h, w), y.expand(b, 1, h, w)], 1))
+        regions, _ = self.image(with_coordinates(images))
         v = self.region_proj(regions) + self.position + self.position_xy(self.centres)
         mean = v.mean(1)
         state = (torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean)), torch.zeros_like(mean))

@@ -1,9 +1,11 @@
-"""Measure a VQA model on easy-VQA's official test split and on held-out paraphrases.
+"""Measure a VQA model: easyvqa-gated on easy-VQA's official test split and on held-out paraphrases;
+scenes-multihop on questions over unseen composed scenes (scene_evaluate.py); --both: the two.
 
     python -m mmdemo.evaluate vqa [--model NAME] [--limit N] [--json] [--save-dataset-view]
+    python -m mmdemo.evaluate vqa --both
 
---save-dataset-view writes the dataset view (metrics, reliance per question type) to dataset_view.json
-next to the checkpoint, where the VQA panel reads it.
+--save-dataset-view writes easyvqa-gated's dataset view (metrics, reliance per question type) to
+dataset_view.json next to the checkpoint, where the VQA panel reads it.
 """
 from __future__ import annotations
 
@@ -47,9 +49,11 @@ def dataset_view(model, pred, gold, types, phi) -> dict:
 
 
 DATASET_VIEW_KEYS = ("metrics", "reliance_by_question_type", "paraphrases_reliance_by_question_type")
+BUILT_IN = ["easyvqa-gated", "scenes-multihop"]
 
 
 def add_arguments(ap) -> None:
+    ap.add_argument("--both", action="store_true", help="both built-in models: " + ", ".join(BUILT_IN))
     ap.add_argument("--save-dataset-view", action="store_true",
                     help="write the dataset view (metrics, reliance per question type) to dataset_view.json "
                          "next to the checkpoint (the panel plots it)")
@@ -70,12 +74,28 @@ def write_dataset_view(model, result: dict) -> None:
     dataset_view_file(model).write_text(json.dumps(keep, indent=1) + "\n")
 
 
-def evaluate(model, limit: int | None = None, save_dataset_view: bool = False) -> dict:
-    """Official easy-VQA test split (first `limit` questions if given) + the held-out paraphrases."""
+def evaluate(model, limit: int | None = None, both: bool = False, save_dataset_view: bool = False) -> dict:
+    """easyvqa-gated: the official easy-VQA test split (first `limit` questions if given) + the held-out
+    paraphrases; scenes-multihop: scene_evaluate.evaluate; both: {model name: its metrics}."""
+    if both:
+        import mmdemo
+        return {name: evaluate(mmdemo.load("vqa", name), limit) for name in BUILT_IN}
+    from .scene_model import SceneVQAModel
+    if isinstance(model, SceneVQAModel):
+        from .scene_evaluate import evaluate as evaluate_scenes
+        return evaluate_scenes(model, limit)
     result = evaluate_split(model, limit)
     if save_dataset_view:
         write_dataset_view(model, result)
     return result
+
+
+def report(metrics: dict) -> str:
+    from .scene_evaluate import report as scene_report
+    parts = metrics.values() if "task" not in metrics else [metrics]
+    return "\n".join(scene_report(m) if "accuracy_per_family" in m else
+                     f"easy-VQA ({m['model']}): official test {m['accuracy']:.4f} (n={m['n']:,}), held-out "
+                     f"paraphrases {m['paraphrases']['accuracy']:.4f} (n={m['paraphrases']['n']})" for m in parts)
 
 
 def evaluate_split(model, limit: int | None = None) -> dict:
@@ -84,6 +104,7 @@ def evaluate_split(model, limit: int | None = None) -> dict:
         load_split,
         make_paraphrases,
         object_cells,
+        paraphrase_kinds,
         question_type,
     )
     test = load_split("test")
@@ -105,7 +126,8 @@ def evaluate_split(model, limit: int | None = None) -> dict:
                       "peak_on_object": float(on_object.reshape(n, -1)[np.arange(n), peak].mean())},
         "paraphrases": {"templates": len(TEST_PARAPHRASES), "n": len(pq),
                         "accuracy": float(np.mean([p == g for p, g in zip(ppred, pa)])),
-                        "accuracy_per_type": accuracy_by(ppred, pa, [question_type(a) for a in pa])},
+                        "accuracy_per_type": accuracy_by(ppred, pa, [question_type(a) for a in pa]),
+                        "accuracy_per_kind": accuracy_by(ppred, pa, paraphrase_kinds(TEST_PARAPHRASES, 10))},
         "seconds": round(seconds, 2),
         **dataset_view(model, pred, gold, types, phi),
         "paraphrases_reliance_by_question_type": dataset_view(

@@ -67,10 +67,18 @@ def to_tensor(images: np.ndarray) -> torch.Tensor:
     return torch.from_numpy(np.array(images, dtype=np.uint8)).permute(0, 3, 1, 2).float() / 255.0
 
 
+def minilm_states(encoder: MiniLMEncoder, questions: list[str]):
+    """Questions -> MiniLM states, masks and word pieces per question; each distinct question encoded once."""
+    unique, inverse = np.unique(np.asarray(questions, dtype=object), return_inverse=True)
+    states, mask, pieces = encoder.encode(list(unique))
+    return states[inverse], mask[inverse], [pieces[i] for i in inverse]
+
+
 class VQAModel:
     """A ready VQA model: `predict(image=..., text=...)` -> Prediction."""
     task = "vqa"
     modalities = ("image", "question")
+    net_class, image_size = VQANet, IMAGE_SIZE
 
     def __init__(self, net: VQANet, answers: list[str], name: str, config: dict | None = None):
         self.net, self.answers, self.name, self.config = net.eval(), answers, name, config or {}
@@ -79,7 +87,7 @@ class VQAModel:
     @classmethod
     def from_checkpoint(cls, folder, name: str):
         config = checkpoint.read_config(folder)
-        net = checkpoint.load_weights(folder, VQANet(**config["architecture"]))
+        net = checkpoint.load_weights(folder, cls.net_class(**config["architecture"]))
         model = cls(net, config["answers"], name, config)
         model.folder = folder
         return model
@@ -93,18 +101,17 @@ class VQAModel:
         from .explain import explain
         return explain(self, image, text, corruption, methods)
 
-    @staticmethod
-    def prepare_image(image) -> np.ndarray:
-        return load_square(image, IMAGE_SIZE)
+    @classmethod
+    def prepare_image(cls, image) -> np.ndarray:
+        return load_square(image, cls.image_size)
 
     @torch.no_grad()
-    def run(self, images: np.ndarray, questions: list[str], image_index=None) -> dict:
+    def run(self, images: np.ndarray, questions: list[str] | None, image_index=None, encoded=None) -> dict:
         """Batched forward pass on prepared inputs; returns the net's tensors plus word pieces.
-        Each distinct question goes through MiniLM once."""
-        unique, inverse = np.unique(np.asarray(questions, dtype=object), return_inverse=True)
-        states, mask, pieces = self.text.encode(list(unique))
-        states, mask, pieces = states[inverse], mask[inverse], [pieces[i] for i in inverse]
-        out = self.net(to_tensor(images), states, mask,
+        Each distinct question goes through MiniLM once; encoded = (states, mask, pieces) if the
+        questions are already encoded (e.g. cached float16 states)."""
+        states, mask, pieces = encoded or minilm_states(self.text, questions)
+        out = self.net(to_tensor(images), states.float(), mask,
                        None if image_index is None else torch.as_tensor(image_index))
         out["probs"] = out["logits"].softmax(-1)
         out["pieces"], out["mask"] = pieces, mask

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 
 import gradio as gr
+from PIL import Image, ImageDraw
 
 from ... import paths, registry
 from ...errors import MMDemoError
@@ -14,6 +15,16 @@ from ...ui.draw import OVERLAY_SIZE, overlay, token_highlights
 
 TASK = "vqa"
 EXAMPLES = paths.examples("vqa")
+SCENE_EXAMPLES = [   # (stem, question) from scripts/vqa_scene_examples.py; the answers it computed in comments
+    ("scene-two-hop", "what colour is the digit left of the triangle?"),   # brown
+    ("scene-0", "what color is the four that is above the small shape?"),   # red
+    ("scene-1", "what is the black object below the black zero?"),          # circle
+    ("scene-2", "how many black digits do you see?"),                       # 1
+    ("scene-3", "do you see a red circle?"),                                # yes
+    ("scene-4", "are digits more numerous than yellow odd digits?"),        # yes
+    ("scene-5", "is the brown rectangle three-sided?"),                     # no
+    ("scene-6", "is two an odd number?"),                                   # no (a prior answers it)
+]
 
 
 def run_vqa(image, question, model_name):
@@ -23,9 +34,33 @@ def run_vqa(image, question, model_name):
     except MMDemoError as e:
         raise gr.Error(str(e), print_exception=False)
     pred = predict(TASK, model_name, image=image, text=question)
-    return (pred.output, pred.scores, overlay(image, pred.attention["image"]),
-            token_highlights(pred.tokens["text"], pred.attention["text"]), fusion_plot(pred.fusion_weights),
+    hops = [k for k in range(1, 10) if f"hop{k}" in pred.attention]
+    if hops:         # a multi-hop model: every hop's map side by side, every hop's word weights in turn
+        picture_, words = hop_strip(image, pred, hops), hop_words(pred, hops)
+    else:
+        picture_ = overlay(image, pred.attention["image"])
+        words = token_highlights(pred.tokens["text"], pred.attention["text"])
+    return (pred.output, pred.scores, picture_, words, fusion_plot(pred.fusion_weights),
             note(pred, "image"), note(pred, "text"), note(pred, "fusion"))
+
+
+def hop_strip(image, pred, hops: list[int], size: int = OVERLAY_SIZE, label: int = 18) -> Image.Image:
+    """Each hop's map over the image, left to right, labelled with the hop and its most weighted word."""
+    tops = getattr(pred.extras, "hop_top_words", [""] * len(hops))
+    out = Image.new("RGB", (len(hops) * (size + 4), size + label), "white")
+    draw = ImageDraw.Draw(out)
+    for i, k in enumerate(hops):
+        out.paste(overlay(image, pred.attention[f"hop{k}"], size=size), (i * (size + 4), label))
+        draw.text((i * (size + 4) + 4, 3), f"hop {k}: looks for '{tops[i]}'", fill="black")
+    return out
+
+
+def hop_words(pred, hops: list[int]) -> list[tuple[str, float | None]]:
+    """Every hop's word weights in turn, each run led by an unscored 'hop k:' label."""
+    out = []
+    for k in hops:
+        out += [(f"hop {k}:", None)] + token_highlights(pred.tokens["text"], pred.attention[f"hop{k} text"])
+    return out
 
 
 MODALITIES = ("image", "text")
@@ -93,6 +128,12 @@ def vqa_examples() -> list[list]:
         if (EXAMPLES / f"{stem}.png").is_file()]
 
 
+def scene_examples() -> list[list]:
+    """Composed test scenes (scripts/vqa_scene_examples.py) with questions for the scenes-multihop model."""
+    return [[str(EXAMPLES / f"{stem}.png"), q, "scenes-multihop"] for stem, q in SCENE_EXAMPLES
+            if (EXAMPLES / f"{stem}.png").is_file()]
+
+
 def build(inputs: dict) -> None:
     """The panel's components and its /vqa endpoint, inside the tab the app opened for it.
     inputs: the shared input components ("image", "text", "audio")."""
@@ -118,3 +159,6 @@ def build(inputs: dict) -> None:
     examples = vqa_examples()
     if examples:
         gr.Examples(examples, [image, text], label="Examples from the easy-VQA test split")
+    if scene_examples():
+        gr.Examples(scene_examples(), [image, text, model],
+                    label="Multi-object scenes (unseen test scenes) for the scenes-multihop model")

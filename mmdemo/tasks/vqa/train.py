@@ -1,6 +1,8 @@
-"""Train the built-in VQA model from scratch on easy-VQA (+ paraphrases written for training).
+"""Train a built-in VQA model from scratch: easy-VQA (+ paraphrases written for training), or with
+--model scenes the multi-hop model on questions over composed scenes (scene_train.py).
 
     python -m mmdemo.train vqa [--epochs N] [--seed S] [--out checkpoints/vqa]
+    python -m mmdemo.train vqa --model scenes [--threads 1]      # -> checkpoints/vqa-scenes
 """
 from __future__ import annotations
 
@@ -11,9 +13,20 @@ import numpy as np
 import torch
 from torch import nn
 
-from ... import parallel
+from ... import parallel, paths
 from ...checkpoint import Trained
 from ...nn.fit import fit
+
+FOLDERS = {"easyvqa": "vqa", "scenes": "vqa-scenes"}     # --model -> checkpoint folder
+
+
+def add_arguments(ap) -> None:
+    ap.add_argument("--model", choices=list(FOLDERS), default="easyvqa",
+                    help="easyvqa: easyvqa-gated (checkpoints/vqa); scenes: scenes-multihop (checkpoints/vqa-scenes)")
+
+
+def checkpoint_folder(model: str = "easyvqa", **_):
+    return paths.checkpoints(FOLDERS[model])
 
 
 def training_data(paraphrase_images: int, seed: int) -> dict:
@@ -55,7 +68,10 @@ def training_data(paraphrase_images: int, seed: int) -> dict:
 
 
 def train(epochs: int | None = None, seed: int = 0, images_per_step: int = 16, lr: float = 3e-3,
-          paraphrase_images: int = 400, attention_weight: float = 0.5) -> Trained:
+          paraphrase_images: int = 400, attention_weight: float = 0.5, model: str = "easyvqa") -> Trained:
+    if model == "scenes":
+        from .scene_train import train as train_scenes
+        return train_scenes(epochs, seed)
     from ...nn.text import MiniLMEncoder
     from .evaluate import evaluate
     from .model import VQAModel, VQANet

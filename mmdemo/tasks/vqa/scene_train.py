@@ -1,0 +1,135 @@
+"""Train the scene VQA model (scene_model.py) from scratch on questions over composed scenes.
+
+    python -m mmdemo.train vqa --model scenes [--epochs N] [--threads 1]     # -> checkpoints/vqa-scenes
+"""
+from __future__ import annotations
+
+import hashlib
+import platform
+import time
+
+import numpy as np
+import torch
+from torch.nn import functional as F
+
+from ... import parallel, paths
+from ...checkpoint import Trained
+from ...nn.fit import fit
+
+
+def encode_questions(texts: list[str], batch: int = 256):
+    """Distinct question texts -> frozen MiniLM states (N, L, 384) float16 and masks (N, L), cached on disk
+    (.cache/vqa-scenes/): the questions are templated, so a retrain or an evaluation re-uses them."""
+    from ...nn.text import MiniLMEncoder
+    key = hashlib.sha1("\n".join(texts).encode()).hexdigest()[:16]
+    path = paths.cache("vqa-scenes") / f"minilm-{len(texts)}-{key}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return torch.from_numpy(z["states"]), torch.from_numpy(z["mask"])
+    encoder = MiniLMEncoder.shared()
+    order = np.argsort([len(t) for t in texts], kind="stable")        # similar lengths: little padding
+    parts = [encoder.encode([texts[i] for i in order[s:s + batch]])[:2] for s in range(0, len(texts), batch)]
+    length = max(m.shape[1] for _, m in parts)
+    states = torch.zeros(len(texts), length, MiniLMEncoder.dim, dtype=torch.float16)
+    mask = torch.zeros(len(texts), length, dtype=torch.bool)
+    for s, (st, m) in zip(range(0, len(texts), batch), parts):
+        rows = torch.as_tensor(order[s:s + batch])
+        states[rows, :st.shape[1]], mask[rows, :m.shape[1]] = st.half(), m
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, states=states.numpy(), mask=mask.numpy())
+    return states, mask
+
+
+def question_table(data: dict, questions, n_hops: int) -> dict:
+    """[(scene row, Question)] -> tensors: rows, answer ids, question ids into the distinct texts, per-hop
+    target objects (Q, hops, 4) bool, families; plus the distinct texts' MiniLM states."""
+    from .scene_questions import ANSWERS
+    texts = sorted({q.text for _, q in questions})
+    position = {t: i for i, t in enumerate(texts)}
+    hops = np.zeros((len(questions), n_hops, 4), bool)
+    for j, (_, q) in enumerate(questions):
+        for k, objects in enumerate(q.hops[:n_hops]):
+            hops[j, k, objects] = True
+    states, mask = encode_questions(texts)
+    return {"rows": np.array([r for r, _ in questions]), "qid": torch.tensor([position[q.text] for _, q in questions]),
+            "y": torch.tensor([ANSWERS.index(q.answer) for _, q in questions]), "hops": torch.from_numpy(hops),
+            "states": states, "mask": mask, "texts": texts, "questions": [q for _, q in questions]}
+
+
+def object_cells(data: dict) -> torch.Tensor:
+    """(N, 4, 144) 0/1: the grid cells of each object's box (padding objects: none)."""
+    from ...datasets.scenes import box_cells
+    cells = torch.from_numpy(box_cells(data["boxes"]).reshape(len(data["boxes"]), 4, -1)).float()
+    cells[torch.from_numpy(data["boxes"][:, :, 0] < 0)] = 0
+    return cells
+
+
+def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_scene: int = 6,
+          distinct: int = 10000, images_per_step: int = 32, lr: float = 3e-3, hops: int = 2,
+          attention_weight: float = 0.5, object_weight: float = 0.5, gate_cost: float = 0.05) -> Trained:
+    from ...datasets.scenes import NOUNS, OBJECT_COLORS, build
+    from ...nn.text import MiniLMEncoder
+    from .scene_evaluate import evaluate
+    from .scene_model import NAME, SceneVQAModel, SceneVQANet
+    from .scene_questions import ANSWERS, questions_for
+
+    epochs = epochs or 3
+    torch.manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    t_start = time.perf_counter()
+    data = build("train", n_train, seed, mix=(0.9, 0.1, 0.0))       # scenes + single easy-VQA shapes
+    d = question_table(data, questions_for(data, per_scene, seed, distinct=distinct), hops)
+    where = parallel.train_device()
+    g = parallel.to_device({   # a copy of what the loss indexes, where the model trains
+        "images": torch.from_numpy(data["images"]).permute(0, 3, 1, 2),   # uint8; scaled per batch
+        "cells": object_cells(data), "nouns": torch.from_numpy(data["nouns"]),
+        "colors": torch.from_numpy(data["colors"]),
+        **{k: d[k] for k in ("states", "mask", "qid", "y", "hops")}}, where)
+    by_image = np.split(np.argsort(d["rows"], kind="stable"), np.cumsum(np.bincount(d["rows"], minlength=n_train))[:-1])
+    print(f"vqa scenes: {len(d['y']):,} questions ({len(d['texts']):,} distinct) on {n_train:,} scenes, "
+          f"ready in {time.perf_counter() - t_start:.0f} s", flush=True)
+    arch = {"n_answers": len(ANSWERS), "text_dim": MiniLMEncoder.dim, "dim": 128, "widths": [16, 32, 64],
+            "hops": hops, "n_nouns": len(NOUNS), "n_colors": len(OBJECT_COLORS)}
+    net = SceneVQANet(**arch)
+
+    def batches(epoch):
+        order = rng.permutation(n_train)
+        for s in range(0, n_train - images_per_step + 1, images_per_step):
+            yield np.sort(order[s:s + images_per_step])
+
+    def loss(img_rows):
+        sel = np.concatenate([by_image[r] for r in img_rows])
+        local = torch.as_tensor(np.searchsorted(img_rows, d["rows"][sel]), device=where)
+        q, y, cells = g["qid"][sel], g["y"][sel], g["cells"][img_rows]
+        res = net(g["images"][img_rows].float() / 255.0, g["states"][q].float(), g["mask"][q], local, cells)
+        answer = F.cross_entropy(res["logits"], y)
+        branches = sum(F.cross_entropy(b, y) for b in res["branch_logits"])
+        # weak attention supervision: each hop's map should put its mass on the objects its step of the
+        # program is about (the generator knows every box); hops about nothing are left free
+        target = torch.einsum("qkj,qjn->qkn", g["hops"][sel].float(), cells[local]).clamp(max=1)
+        has = target.sum(-1) > 0
+        mass = (res["region_maps"] * target).sum(-1)
+        attention = -torch.log(mass[has] + 1e-6).mean() if has.any() else mass.sum() * 0
+        nouns, colors = g["nouns"][img_rows], g["colors"][img_rows]
+        real = nouns >= 0
+        objects = res["object_logits"][real]
+        object_loss = (F.cross_entropy(objects[:, :len(NOUNS)], nouns[real])
+                       + F.cross_entropy(objects[:, len(NOUNS):], colors[real]))
+        looking = res["fusion_weights"][:, 0].mean()                # the gate's cost of using the image
+        value = (answer + 0.5 * branches + attention_weight * attention + object_weight * object_loss
+                 + gate_cost * looking)
+        return value, {"acc": float((res["logits"].argmax(-1) == y).float().mean()), "attention": attention.item(),
+                       "image weight": looking.item()}
+
+    fit(net, batches, loss, steps_per_epoch=n_train // images_per_step, epochs=epochs, lr=lr, clip=2.0,
+        name="vqa scenes")
+    train_seconds = time.perf_counter() - t_start
+    config = {"task": "vqa", "model": NAME, "architecture": arch, "answers": ANSWERS,
+              "training": {"epochs": epochs, "seed": seed, "scenes": n_train, "questions": len(d["y"]),
+                           "distinct_questions": len(d["texts"]), "images_per_step": images_per_step, "lr": lr,
+                           "attention_weight": attention_weight, "object_weight": object_weight,
+                           "gate_cost": gate_cost, "seconds": round(train_seconds, 1),
+                           "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}}
+    config["metrics"] = evaluate(SceneVQAModel(net.eval(), ANSWERS, NAME, config))
+    from .scene_card import model_card
+    return Trained(net, config, model_card(config))

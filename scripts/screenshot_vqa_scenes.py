@@ -1,0 +1,37 @@
+"""Screenshot of a two-hop answer in the real app (headless Chromium): the scenes-multihop model on
+examples/vqa/scene-two-hop.png, "what colour is the digit left of the triangle?".
+
+    python scripts/screenshot_vqa_scenes.py [--out docs/vqa-scenes-two-hop.png]
+"""
+import argparse
+from pathlib import Path
+
+from PIL import Image
+from screenshot import app_page, save
+
+from mmdemo.paths import ROOT
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "vqa-scenes-two-hop.png")
+    ap.add_argument("--image", default=str(ROOT / "examples" / "vqa" / "scene-two-hop.png"))
+    ap.add_argument("--question", default="what colour is the digit left of the triangle?")
+    args = ap.parse_args()
+    with app_page(app_timeout=400) as page:
+        page.get_by_role("button", name="Ask").wait_for(timeout=60_000)
+        page.get_by_label("VQA model").click()
+        page.get_by_role("option", name="scenes-multihop").click()
+        page.locator("input[type=file]").first.set_input_files(args.image)
+        page.get_by_role("textbox", name="Text (the question for VQA").fill(args.question)
+        page.get_by_role("button", name="Ask").click()
+        page.get_by_text("One map per hop", exact=False).first.wait_for(timeout=60_000)
+        page.wait_for_timeout(1500)
+        save(page, args.out)
+    picture = Image.open(args.out)                 # keep the answer, the hops, the words and the gate
+    picture.crop((0, 0, picture.width, min(picture.height, 1120))).save(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

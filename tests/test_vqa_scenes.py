@@ -1,0 +1,164 @@
+"""Scene VQA: the question programs compute the right answers, held-out templates and colour-noun pairs
+stay out of training, the scenes-multihop checkpoint loads with shape checks and answers with one map per hop."""
+import os
+
+import numpy as np
+import pytest
+
+from mmdemo.datasets.scenes import HELDOUT, box_cells
+from mmdemo.tasks.vqa import scene_questions as sq
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+TWO_HOP = os.path.join(ROOT, "examples", "vqa", "scene-two-hop.png")
+
+
+def obj(noun, color, box):
+    from mmdemo.datasets.scenes import centre, size_word
+    return {"noun": noun, "color": color, "size": size_word(box), "box": box, "centre": centre(box)}
+
+
+# a small blue seven, a large red triangle right of it, a small teal four top right, a small red circle below
+SCENE = [obj("seven", "blue", (5, 50, 25, 70)), obj("triangle", "red", (40, 30, 76, 66)),
+         obj("four", "teal", (80, 5, 95, 20)), obj("circle", "red", (30, 70, 50, 90))]
+
+
+def test_filters_relations_and_properties_on_a_constructed_scene():
+    assert sq.selected(SCENE, (None, None, "digit")) == [0, 2]
+    assert sq.selected(SCENE, (None, "red", "object")) == [1, 3]
+    assert sq.selected(SCENE, ("small", "red", "round")) == [3] and not sq.selected(SCENE, ("large", None, "round"))
+    assert sq.selected(SCENE, (None, None, "odd")) == [0] and sq.selected(SCENE, (None, None, "even")) == [2]
+    assert sq.related(SCENE, 1, "left") == [0, 3]         # the seven and the circle are left of the triangle
+    assert sq.related(SCENE, 1, "above") == [2]           # the four is above it
+    assert sq.related(SCENE, 0, "right") == [1, 2, 3]
+    assert sq.related([obj("one", "red", (10, 10, 20, 20)), obj("two", "red", (12, 40, 22, 60))], 0, "left") is None
+
+
+@pytest.mark.parametrize("kind", sq.KINDS)
+def test_every_program_computes_its_answer(kind):
+    """Re-derive each answer from the scene and the question's own record (its hops, its words)."""
+    rng = np.random.default_rng(0)
+    for _ in range(40):
+        q = sq.sample_question(rng, SCENE, kind)
+        if q is None:
+            continue
+        assert q.answer in sq.ANSWERS and q.text.endswith(("?", "."))
+        if kind.startswith("relate"):
+            (b,), (i,) = q.hops
+            rel = next(r for r, (words, _, _) in sq.RELATIONS.items() if f" {words} the " in q.text)
+            assert i in sq.related(SCENE, b, rel)
+            assert q.answer == SCENE[i]["color" if kind == "relate_color" else "noun"]
+        elif kind in ("count", "count_not"):
+            assert q.answer == str(len(q.hops[0]))
+        elif kind in ("exist", "attr_pair"):
+            assert q.answer == ("yes" if q.hops[0] else "no")
+        elif kind == "not_exist":
+            assert q.answer == ("no" if q.hops[0] else "yes")
+        elif kind.startswith("query"):
+            assert q.answer == SCENE[q.about][kind.split("_")[1]]
+        elif kind in ("more", "fewer", "same"):
+            na, nb = map(len, q.hops)
+            assert q.answer == ("yes" if {"more": na > nb, "fewer": na < nb, "same": na == nb}[kind] else "no")
+
+
+def test_prior_questions_need_no_image():
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        q = sq.sample_question(rng, [], "prior_parity")
+        digit = q.text.split()[1]
+        assert q.answer == ("yes" if (digit in sq.ODD) == ("odd" in q.text) else "no")
+    assert sq.sample_question(rng, [], "prior_sides").answer in ("0", "3", "4")
+
+
+def test_heldout_templates_and_pairs_stay_out_of_training():
+    for kind, (train, test) in sq.TEMPLATES.items():
+        assert train and test and not set(train) & set(test), kind
+    rng = np.random.default_rng(2)
+    scene = SCENE + [obj("circle", "brown", (60, 70, 80, 90))]
+    texts = [q.text for kind in sq.KINDS for _ in range(30)
+             if (q := sq.sample_question(rng, scene, kind)) is not None]
+    assert len(texts) > 300
+    heldout_texts = {t.format(a="X", b="Y", r="R", c="C", n="N", p="P", **{"as": "X", "bs": "Y"})
+                     for _, test in sq.TEMPLATES.values() for t in test}
+    for text in texts:
+        assert not any(f"{c} {n}" in text for c, n in HELDOUT), text
+        assert "green round" not in text and "yellow four-sided" not in text and "brown three-sided" not in text
+        assert text not in heldout_texts
+
+
+def test_grounding_cells_cover_each_box():
+    cells = box_cells(np.array([o["box"] for o in SCENE]))
+    assert cells.shape == (4, 12, 12) and cells.any((1, 2)).all()
+
+
+@pytest.fixture(scope="module")
+def scene_model(one_torch_thread):
+    import mmdemo
+    return mmdemo.load("vqa", "scenes-multihop")
+
+
+def test_checkpoint_loads_with_shape_checks(scene_model):
+    from mmdemo import MMDemoError, checkpoint, paths
+    from mmdemo.tasks.vqa.scene_model import SceneVQANet
+    folder = paths.checkpoints("vqa-scenes")
+    assert (folder / "model.safetensors").stat().st_size < 10 * 2**20 and (folder / "README.md").is_file()
+    arch = dict(scene_model.config["architecture"], hops=scene_model.config["architecture"]["hops"] + 1)
+    with pytest.raises(MMDemoError, match="does not fit"):
+        checkpoint.load_weights(folder, SceneVQANet(**arch))
+    assert scene_model.config["answers"] == sq.ANSWERS
+
+
+def test_predict_returns_a_map_and_word_weights_per_hop(scene_model):
+    p = scene_model.predict(image=TWO_HOP, text="what colour is the digit left of the triangle?")
+    hops = len(scene_model.net.hops)
+    assert hops >= 2 and p.model == "scenes-multihop"
+    for k in range(1, hops + 1):
+        m = p.attention[f"hop{k}"]
+        assert m.shape == (12, 12) and abs(m.sum() - 1) < 1e-4
+        assert len(p.attention[f"hop{k} text"]) == len(p.tokens["text"])
+    assert np.array_equal(p.attention["image"], p.attention[f"hop{hops}"])
+    assert set(p.fusion_weights) == {"image", "question"} and abs(sum(p.fusion_weights.values()) - 1) < 1e-5
+    assert "hop" in p.notes["image"] and "hop" in p.notes["text"]
+
+
+@pytest.mark.data("mnist")
+def test_two_hop_answer_finds_the_triangle_then_the_digit(scene_model):
+    """examples/vqa/scene-two-hop.png is test scene 4 (scripts/vqa_scene_examples.py): the brown digit left of
+    the only triangle. Hop 1's peak should be on the triangle, hop 2's on the digit."""
+    from mmdemo.datasets.scenes import build
+    data = build("test", 2000, 1)
+    objects = sq.scene_objects(data, 4)
+    p = scene_model.predict(image=data["images"][4], text="what colour is the digit left of the triangle?")
+    assert p.output == "brown"
+    triangle = next(o for o in objects if o["noun"] == "triangle")
+    digit = next(o for o in objects if o["color"] == "brown")
+    for key, o in (("hop1", triangle), ("hop2", digit)):
+        peak = np.unravel_index(p.attention[key].argmax(), (12, 12))
+        assert box_cells(np.array(o["box"]))[peak], key
+
+
+def test_panel_shows_every_hop(client):
+    from gradio_client import handle_file
+    from PIL import Image
+    answer, top5, strip, words, _, heat_note, _, _ = client.predict(
+        handle_file(TWO_HOP), "what colour is the digit left of the triangle?", "scenes-multihop", api_name="/vqa")
+    assert answer == "brown" and top5["label"] == "brown"
+    assert Image.open(strip).width > 1.5 * Image.open(strip).height        # the hops side by side
+    tokens = [t["token"] if isinstance(t, dict) else t[0] for t in words]
+    assert tokens.count("hop 1:") == 1 and tokens.count("hop 2:") == 1 and "hop" in heat_note
+
+
+def test_easyvqa_conjunctions_need_both_attributes():
+    """The easy-VQA paraphrases' new kinds: "is it a red circle?" is yes only when both hold, and the no's
+    mostly have one of the two right (so one attribute alone cannot answer)."""
+    from mmdemo.datasets.easyvqa import TEST_PARAPHRASES, TRAIN_PARAPHRASES, make_paraphrases, paraphrase_kinds
+    attributes = [("circle", "red"), ("triangle", "blue"), ("rectangle", "teal")] * 20
+    both = [t for t in TEST_PARAPHRASES if t[1] in ("both", "not_both")]
+    qs, answers, rows = make_paraphrases(both, attributes, 20, seed=0)
+    for q, a, r, kind in zip(qs, answers, rows, paraphrase_kinds(both, 20)):
+        shape, color = attributes[r]
+        has = f"{color} {shape}" in q
+        assert a == ("yes" if has != (kind == "not_both") else "no"), q
+    half_right = sum((attributes[r][0] in q) != (attributes[r][1] in q) for q, r in zip(qs, rows))
+    assert half_right > 0.4 * len(qs)
+    kinds = {k.partition(":")[0] for _, k in TRAIN_PARAPHRASES} & {k.partition(":")[0] for _, k in TEST_PARAPHRASES}
+    assert {"both", "not_both", "not_shape", "has_shape"} <= kinds
