@@ -9,6 +9,7 @@ sliders); (4) the conditional GAN on MNIST images with the classifier's image pr
 """
 from __future__ import annotations
 
+import os
 import platform
 import time
 
@@ -33,10 +34,30 @@ TEXT_SEED = 2024              # phrasings unseen by the classifier (it trained o
 FEATURES_VERSION = 2
 
 
+VAE_OPTIONS = {"speech_weight": 0.25, "digit_weight": 10.0, "cross_image_weight": 0.25}
+GAN_OPTIONS = {"mixed": 0.67}
+
+
 def add_arguments(ap) -> None:
     ap.add_argument("--vae-epochs", type=int, default=6)
-    ap.add_argument("--gan-epochs", type=int, default=3)
+    ap.add_argument("--gan-epochs", type=int, default=5)
     ap.add_argument("--eval-epochs", type=int, default=2, help="epochs of the evaluation CNN")
+    ap.add_argument("--speech-weight", type=float, default=VAE_OPTIONS["speech_weight"],
+                    help="weight of the speech reconstruction in the VAE loss")
+    ap.add_argument("--digit-weight", type=float, default=VAE_OPTIONS["digit_weight"],
+                    help="weight of the latent digit classifier's loss (nats per tuple)")
+    ap.add_argument("--cross-image-weight", type=float, default=VAE_OPTIONS["cross_image_weight"],
+                    help="weight of the image reconstruction from the text-only and speech-only posteriors")
+    ap.add_argument("--mixed", type=float, default=GAN_OPTIONS["mixed"],
+                    help="share of GAN conditions taken from a typed or spoken digit of the same label")
+
+
+def machine() -> str:
+    """CPU model, torch threads and the load average now (timings here are noisy: a shared machine)."""
+    names = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")] \
+        if platform.system() == "Linux" else []
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return f"{names[0] if names else platform.machine()}, {torch.get_num_threads()} torch threads, load average {load}"
 
 
 def classifier():
@@ -119,7 +140,7 @@ SUBSETS = [("image", "text", "audio"), ("image",), ("text",), ("audio",)]
 
 
 def vae_loss(vae, feats: dict, rows, text, audio, speech_weight: float = 1.0, digit_head=None,
-             digit_weight: float = 0.0, cover: float = 0.0) -> tuple[torch.Tensor, dict]:
+             digit_weight: float = 0.0, cross_image_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
     """Subsampled ELBO (Wu & Goodman 2018) over the joint posterior and each single-modality posterior,
     each asked to reconstruct the tuple's image and speech (cross-modal reconstruction), KL to the prior.
     To decode each tuple once, the batch is cut into len(SUBSETS) parts, one subset each."""
@@ -137,15 +158,10 @@ def vae_loss(vae, feats: dict, rows, text, audio, speech_weight: float = 1.0, di
         name = "+".join(m[0] for m in subset)
         stats[f"{name} img"], stats[f"{name} mel"], stats[f"{name} kl"] = (
             float(rec_image_[p].mean()), float(rec_speech_[p].mean()), float(kl_[p].mean()))
-    if cover:
-        covered = torch.from_numpy(np.isin(np.arange(len(rows)), np.concatenate(
+    if cross_image_weight != 1.0:   # a text or a voice says nothing of the style: their image term is lighter
+        unimodal = torch.from_numpy(np.isin(np.arange(len(rows)), np.concatenate(
             [p for subset, p in zip(SUBSETS, parts) if subset in (("text",), ("audio",))])))
-        with torch.no_grad():
-            mu_j, logvar_j, _ = vae.posterior({m: inputs[m] for m in SUBSETS[0]})
-        kl_cover = 0.5 * (logvar - logvar_j + (logvar_j.exp() + (mu_j - mu).pow(2)) / logvar.exp() - 1).sum(-1)
-        stats["cover"] = float(kl_cover.detach()[covered].mean())
-        rec_image = torch.where(covered, 0.0, rec_image)
-        kl = torch.where(covered, cover * kl_cover, kl)
+        rec_image = torch.where(unimodal, cross_image_weight * rec_image, rec_image)
     total = (rec_image + speech_weight * rec_speech + kl).mean()
     if digit_weight:
         digit = F.cross_entropy(digit_head(z), feats["y_image"][rows])
@@ -154,7 +170,7 @@ def vae_loss(vae, feats: dict, rows, text, audio, speech_weight: float = 1.0, di
 
 
 def train_vae(vae, feats: dict, epochs: int, seed: int, batch: int = 128, speech_weight: float = 1.0,
-              lr: float = 2e-3, digit_weight: float = 0.0, cover: float = 0.0) -> dict:
+              lr: float = 2e-3, digit_weight: float = 0.0, cross_image_weight: float = 1.0) -> dict:
     rng = np.random.default_rng(seed)
     digit_head = nn.Linear(LATENT, 10)
     n = len(feats["y_image"])
@@ -166,7 +182,7 @@ def train_vae(vae, feats: dict, epochs: int, seed: int, batch: int = 128, speech
 
     batch = int(batch)
     return fit(vae, batches, lambda b: vae_loss(vae, feats, *b, speech_weight=speech_weight, digit_head=digit_head,
-                                                digit_weight=digit_weight, cover=cover),
+                                                digit_weight=digit_weight, cross_image_weight=cross_image_weight),
                steps_per_epoch=int(np.ceil(n / batch)), epochs=epochs, lr=lr, name="VAE",
                params=list(vae.parameters()) + list(digit_head.parameters()))
 
@@ -256,8 +272,11 @@ def train_gan(generator, feats: dict, epochs: int, seed: int, batch: int = 64, a
                warmup=0.05, name="GAN")
 
 
-def train(epochs: int | None = None, seed: int = 0, vae_epochs: int = 6, gan_epochs: int = 3,
-          eval_epochs: int = 2) -> Trained:
+def train(epochs: int | None = None, seed: int = 0, vae_epochs: int = 6, gan_epochs: int = 5,
+          eval_epochs: int = 2, speech_weight: float = VAE_OPTIONS["speech_weight"],
+          digit_weight: float = VAE_OPTIONS["digit_weight"],
+          cross_image_weight: float = VAE_OPTIONS["cross_image_weight"],
+          mixed: float = GAN_OPTIONS["mixed"]) -> Trained:
     from .evaluate import measure
     from .model import DigitGenerator
     t_start, timings = time.perf_counter(), {}
@@ -272,18 +291,21 @@ def train(epochs: int | None = None, seed: int = 0, vae_epochs: int = 6, gan_epo
     t0 = lap("features", t0)
     eval_acc = train_evaluator(net.evaluator, eval_epochs, seed)
     t0 = lap("evaluation CNN", t0)
-    vae_stats = train_vae(net.vae, feats, epochs or vae_epochs, seed)
+    vae_options = {"speech_weight": speech_weight, "digit_weight": digit_weight,
+                   "cross_image_weight": cross_image_weight}
+    vae_stats = train_vae(net.vae, feats, epochs or vae_epochs, seed, **vae_options)
     variance = set_latent_directions(net.vae, feats, seed)
     t0 = lap("VAE", t0)
-    gan_stats = train_gan(net.generator, feats, gan_epochs, seed)
+    gan_stats = train_gan(net.generator, feats, gan_epochs, seed, mixed=mixed)
     lap("GAN", t0)
     seconds = time.perf_counter() - t_start
     config = {"task": "generate", "latent": LATENT, "noise": NOISE,
               "training": {"seed": seed, "vae_epochs": epochs or vae_epochs, "gan_epochs": gan_epochs,
-                           "eval_epochs": eval_epochs, "images": N_IMAGES, "texts": N_TEXTS,
+                           "eval_epochs": eval_epochs, "vae_options": vae_options, "gan_options": {"mixed": mixed},
+                           "images": N_IMAGES, "texts": N_TEXTS,
                            "audio_clips": int(len(feats["y_audio"])), "seconds": round(seconds, 1),
                            "seconds_per_stage": timings, "slider_variance_share": [round(v, 4) for v in variance],
-                           "machine": f"{platform.machine()}, {torch.get_num_threads()} threads",
+                           "machine": machine(),
                            "last_epoch": {"vae": {k: round(v, 2) for k, v in vae_stats.items()},
                                           "gan": {k: round(v, 4) for k, v in gan_stats.items()}}},
               "evaluation_cnn_mnist_test_accuracy": eval_acc}
