@@ -34,7 +34,7 @@ TEXT_SEED = 2024              # phrasings unseen by the classifier (it trained o
 FEATURES_VERSION = 2
 
 
-VAE_OPTIONS = {"speech_weight": 0.25, "digit_weight": 10.0, "cross_image_weight": 0.25}
+VAE_OPTIONS = {"speech_weight": 0.25, "digit_weight": 10.0, "cross_image_weight": 1.0}
 GAN_OPTIONS = {"mixed": 0.67}
 
 
@@ -165,7 +165,7 @@ def vae_loss(vae, feats: dict, rows, text, audio, speech_weight: float = 1.0, di
     total = (rec_image + speech_weight * rec_speech + kl).mean()
     if digit_weight:
         digit = F.cross_entropy(digit_head(z), feats["y_image"][rows])
-        stats["digit"], total = float(digit), total + digit_weight * digit
+        stats["digit"], total = digit.item(), total + digit_weight * digit
     return total, stats
 
 
