@@ -5,7 +5,9 @@
 
 TASK is any task folder with an evaluate.py (mmdemo/tasks/); its evaluate(model, limit, **options)
 returns a dict of metrics, printed here (one JSON object with --json; else one line per metric and,
-where the task has one, its report(metrics)).
+where the task has one, its report(metrics)). Under `accelerate launch --multi_gpu --num_processes N -m
+mmdemo.evaluate ...` a task that splits its items between processes (classify --manifest) gathers the
+results; only the main process prints.
 """
 from __future__ import annotations
 
@@ -13,7 +15,7 @@ import argparse
 import json
 import sys
 
-from . import tasks
+from . import parallel, tasks
 
 
 def main(argv=None):
@@ -32,6 +34,8 @@ def main(argv=None):
     options = {k: v for k, v in vars(args).items() if k not in ("task", "model", "limit", "json")}
     import mmdemo
     metrics = module.evaluate(mmdemo.load(args.task, args.model), args.limit, **options)
+    if not parallel.is_main():
+        return
     if args.json:
         print(json.dumps(metrics))
         return

@@ -2,6 +2,15 @@
 from __future__ import annotations
 
 
+def device():
+    """The one place the device is chosen: MMDEMO_DEVICE if set (cpu, cuda, cuda:1, mps), else the GPU where
+    there is one, else the CPU. Under `accelerate launch` each process uses its own GPU (mmdemo/parallel.py)."""
+    import os
+    import torch
+    name = os.environ.get("MMDEMO_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
 def use_native_conv_kernels():
     """oneDNN (mkldnn) builds and keeps a kernel and its buffers for every input shape it sees; recordings
     and texts come in every length, so a long-running server kept growing (benchmarks/memory.py: 1,500

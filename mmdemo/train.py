@@ -4,7 +4,11 @@
     python -m mmdemo.train TASK --help        # the task's own options too
 
 TASK is any task folder with a train.py (mmdemo/tasks/); its train(epochs, seed, **options) returns a
-checkpoint.Trained, which is saved here.
+checkpoint.Trained, which is saved here. The same command runs on N processes (docs/scale.md):
+
+    accelerate launch --multi_gpu --num_processes N -m mmdemo.train TASK ...   # CPU (gloo) or N GPUs
+
+each process trains on its shard of every epoch (mmdemo/nn/fit.py); only the main one prints and saves.
 """
 from __future__ import annotations
 
@@ -13,7 +17,7 @@ import json
 import sys
 from pathlib import Path
 
-from . import checkpoint, paths, tasks
+from . import checkpoint, parallel, paths, tasks
 from .errors import MMDemoError
 
 
@@ -42,15 +46,17 @@ def main(argv=None):
         torch.set_num_threads(args.threads)
     options = {k: v for k, v in vars(args).items() if k not in ("task", "out", "epochs", "seed", "threads")}
     out = args.out or paths.checkpoints(args.task)
-    try:
-        if hasattr(module, "check_arguments"):
-            module.check_arguments(args, ap)
-        trained = module.train(epochs=args.epochs, seed=args.seed, **options)
-    except MMDemoError as e:   # e.g. a bad manifest: say what and where, no traceback
-        sys.exit(f"error: {e}")
-    checkpoint.save(out, trained.module, trained.config, trained.card, trained.files)
-    print(json.dumps(trained.config.get("metrics", {}), indent=2))
-    print(f"wrote {out}")
+    if hasattr(module, "check_arguments"):
+        module.check_arguments(args, ap)
+    with parallel.main_prints():
+        try:
+            trained = module.train(epochs=args.epochs, seed=args.seed, **options)
+        except MMDemoError as e:   # e.g. a bad manifest: say what and where, no traceback
+            sys.exit(f"error: {e}")
+        if parallel.is_main():
+            checkpoint.save(out, trained.module, trained.config, trained.card, trained.files)
+            print(json.dumps(trained.config.get("metrics", {}), indent=2))
+            print(f"wrote {out}")
 
 
 if __name__ == "__main__":

@@ -137,3 +137,33 @@ def test_explain_endpoints_return_the_object(client, example_image):
     data = out[-3]
     assert data["prediction"] == "7" and data["corrupted_text"] == "seven three"
     assert set(data["shapley"]) == {"image", "text"}
+
+
+def test_reliability_target_gives_a_damaged_branch_less_weight():
+    import torch
+    from mmdemo.tasks.classify.train import reliability_target
+    y = torch.tensor([3, 3])
+    uni = torch.full((2, 3, 10), -5.0)
+    uni[:, :, 3] = 5.0                   # every branch sure of the true class ...
+    uni[1, 0, 3] = -5.0                  # ... except image in row 1 (a damaged input: uniform)
+    present = torch.tensor([[True, True, True], [True, True, True]])
+    t = reliability_target(uni, y, present, temperature=0.1)
+    assert torch.allclose(t[0], torch.full((3,), 1 / 3), atol=1e-4) and t[1, 0] < 0.01
+    present[1, 2] = False                # an absent modality gets no weight
+    assert reliability_target(uni, y, present, 0.1)[1, 2] == 0
+
+
+def test_dataset_frames_from_a_saved_view():
+    from mmdemo.ui.explain import dataset_frames
+    view = {"metrics": ex.classification_metrics([0, 1, 1], [0, 1, 0], ["a", "b"]),
+            "reliance_by_class": ex.reliance_by_group(np.array([[0.7, 0.3], [0.4, 0.6], [0.5, 0.5]]), ["x", "y"],
+                                                      ["a", "b", "b"], [True, True, False])}
+    confusion, shares, summary = dataset_frames(view, "reliance_by_class", ["x", "y"], "items", "none saved")
+    assert confusion.iloc[1, 1:].tolist() == [1, 1] and set(shares["group"]) == {"a (correct)", "b (correct)", "b (wrong)"}
+    assert "accuracy 0.6667" in summary
+    assert dataset_frames(None, "reliance_by_class", ["x", "y"], "items", "none saved")[2] == "none saved"
+
+
+def test_vqa_dataset_view_endpoint(client):
+    confusion, shares, summary = client.predict("easyvqa-gated", api_name="/vqa_dataset_view")
+    assert "easy-VQA test questions" in summary and "accuracy" in summary

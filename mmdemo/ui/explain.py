@@ -158,3 +158,32 @@ def export_files(task: str, model_name: str | None, **inputs) -> list[str]:
     (folder / f"{stem}.json").write_text(e.to_json(indent=2))
     e.figure().save(folder / f"{stem}.png")
     return [str(folder / f"{stem}.json"), str(folder / f"{stem}.png")]
+
+
+def dataset_frames(view: dict | None, groups_key: str, names, what: str, missing: str):
+    """A saved dataset view (evaluate's `metrics` + `reliance_by_<group>`) -> the confusion matrix (a table),
+    the mean Shapley share of each modality per group for correct and wrong answers (bar chart rows) and a
+    summary line. `what` says which items these are; `missing` is shown when nothing was saved yet."""
+    if not view:
+        return pd.DataFrame(), pd.DataFrame({"group": [], "share": [], "modality": []}), missing
+    m = view["metrics"]
+    confusion = pd.DataFrame(m["confusion"], columns=m["labels"])
+    confusion.insert(0, "truth \\ predicted", m["labels"])
+    shares = [{"group": f"{g} ({kind})", "share": round(v[n], 4), "modality": n}
+              for g, groups in view[groups_key].items() for kind, v in groups.items() if v["n"]
+              for n in names if n in v]
+    summary = (f"On {sum(sum(row) for row in m['confusion'])} {what}: accuracy {m['accuracy']:.4f}, "
+               f"macro precision {m['precision_macro']:.4f}, recall {m['recall_macro']:.4f}, F1 {m['f1_macro']:.4f} "
+               "(scikit-learn). Bars: mean Shapley share of each modality per group, correct and wrong answers.")
+    return confusion, pd.DataFrame(shares), summary
+
+
+def dataset_view_outputs(title: str, bars_label: str):
+    """The dataset view's components in a closed accordion: summary, share bars, confusion matrix and the
+    button -> (button, [confusion, shares, summary])."""
+    with gr.Accordion(title, open=False):
+        summary = gr.Markdown()
+        shares = gr.BarPlot(x="group", y="share", color="modality", height=260, label=bars_label)
+        confusion = gr.Dataframe(label="Confusion matrix (rows = truth)", interactive=False)
+        show = gr.Button("Show for the selected model")
+    return show, [confusion, shares, summary]

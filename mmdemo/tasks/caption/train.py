@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ... import parallel
 from ...checkpoint import Trained
 from ...nn.fit import fit
 
@@ -31,6 +32,8 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 24000, batch:
     cells = torch.from_numpy(box_cells(data["boxes"]).reshape(n_train, 4, -1)).float()   # (N, 4, 144)
     cells[torch.from_numpy(data["boxes"][:, :, 0] < 0)] = 0                               # padding: no object
     nouns, colors = torch.from_numpy(data["nouns"]), torch.from_numpy(data["colors"])
+    where = parallel.train_device()                     # what the loss indexes lives where the model trains
+    tokens, owner, cells, nouns, colors = (t.to(where) for t in (tokens, owner, cells, nouns, colors))
     print(f"caption: {n_train:,} training examples ready in {time.perf_counter() - t_start:.0f} s", flush=True)
 
     arch = {"vocab_size": len(VOCAB), "widths": [16, 32, 64], "dim": 256, "embed": 64, "attention_dim": 64}
@@ -45,14 +48,14 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 24000, batch:
 
     def loss(rows):
         tok = tokens[rows]
-        logits, maps, _, objects = net(to_tensor(data["images"][rows.numpy()]), tok, cells[rows])
+        logits, maps, _, objects = net(to_tensor(data["images"][rows.cpu().numpy()]).to(where), tok, cells[rows])
         target = tok[:, 1:logits.shape[1] + 1]
         word_loss = F.cross_entropy(logits.flatten(0, 1), target.flatten(), ignore_index=0)
         # weak attention supervision: an object word's region map should put its mass on that
         # object's cells (the generator knows the box). Not used at inference.
         who = owner[rows, 1:logits.shape[1] + 1]
         sel = who >= 0
-        b_idx = torch.arange(len(rows))[:, None].expand_as(who)[sel]
+        b_idx = torch.arange(len(rows), device=where)[:, None].expand_as(who)[sel]
         on_box = (maps[sel] * cells[rows[b_idx], who[sel]]).sum(-1)
         att_loss = -torch.log(on_box + 1e-6).mean()
         # multi-task aid: each object's noun and colour from its box's region features

@@ -1,6 +1,7 @@
 """Bring your own data: train the same fusion family on a JSON Lines manifest.
 
     python -m mmdemo.train classify --manifest data.jsonl --out checkpoints/mydata
+    python -m mmdemo.evaluate classify --classifier checkpoints/mydata --manifest test.jsonl
 
 One JSON object a line, {"image": "cat1.png", "text": "a cat", "audio": "cat1.wav", "label": "cat"};
 image, text and audio are optional per line (paths relative to the manifest), label is required.
@@ -14,7 +15,9 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from ... import parallel
 from ...checkpoint import Trained
+from ...errors import MMDemoError
 from ...inputs import load_audio, load_text
 from ...nn.audio import SAMPLE_RATE
 from .data import read_manifest
@@ -115,6 +118,33 @@ def train_manifest(manifest, epochs: int | None = None, seed: int = 0, val_fract
                            "seconds": round(train_seconds, 1)}, "metrics": metrics}
     print(f"trained in {train_seconds:.0f} s; serve the folder with: python app.py --classifier FOLDER")
     return Trained(net, config, manifest_card(config))
+
+
+@torch.no_grad()
+def evaluate_manifest(model, manifest, limit: int | None = None) -> dict:
+    """Accuracy of every fusion variant and unimodal head of a manifest-trained classifier on the items of a
+    manifest (its labels must be the classifier's classes). Under accelerate launch each process measures
+    its share of the items; the per-item predictions are gathered, so N processes give 1 process's figures."""
+    items, _ = read_manifest(manifest)
+    items = items[:limit] if limit else items
+    unknown = sorted({i["label"] for i in items} - set(model.classes))
+    if unknown:
+        raise MMDemoError(f"{manifest}: labels {unknown} are not classes of {model.name} ({model.classes}).")
+    net, data = model.net.eval(), ManifestData(model.classes, model.config.get("image_size", 32))
+    indices, mine = parallel.split(items)
+    results = []
+    if mine:
+        feats, present, y = data.features(net, mine)
+        preds = {kind: net.variants[kind](feats, present)[0].argmax(1) for kind in VARIANTS}
+        preds.update({m: net.heads[m](feats[k]).argmax(1) for k, m in enumerate(net.modalities)})
+        results = [(i, {"label": int(y[r]), "present": present[r].tolist(), **{k: int(p[r]) for k, p in preds.items()}})
+                   for r, i in enumerate(indices)]
+    rows = parallel.gather(results)
+    accuracy = {kind: float(np.mean([r[kind] == r["label"] for r in rows])) for kind in VARIANTS}
+    unimodal = {m: float(np.mean([r[m] == r["label"] for r in rows if r["present"][k]]))
+                for k, m in enumerate(net.modalities) if any(r["present"][k] for r in rows)}
+    return {"task": "classify", "model": model.name, "manifest": str(manifest), "n": len(rows),
+            "processes": parallel.processes()[1], "accuracy": accuracy, "unimodal_accuracy": unimodal}
 
 
 def manifest_card(config: dict) -> str:

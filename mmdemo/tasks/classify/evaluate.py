@@ -4,6 +4,8 @@ speakers it never heard (leave one FSDD speaker out).
 
     python -m mmdemo.evaluate classify [--model digits-gated | --all] [--limit N] [--json]
     python -m mmdemo.evaluate classify --loso [--epochs 12] [--views 6]   # -> checkpoints/audio-digits/loso.json
+    python -m mmdemo.evaluate classify --classifier FOLDER --manifest test.jsonl  # your own data (byod.py)
+    accelerate launch --multi_gpu --num_processes 2 -m mmdemo.evaluate classify --classifier FOLDER --manifest ...
 
 Test triples: MNIST test image i (i < N, default 2,000) with label y, a phrasing of y (seed 2,
 never seen in training) and an FSDD official-test clip of y (seed 3). Corrupted copies: seed 1234.
@@ -39,10 +41,22 @@ def add_arguments(ap) -> None:
                          "(-> checkpoints/classify/robustness.json)")
     ap.add_argument("--epochs", type=int, default=12, help="--loso: epochs of each fold")
     ap.add_argument("--views", type=int, default=6, help="--loso: augmented views of every clip")
+    ap.add_argument("--manifest", default=None,
+                    help="measure on a JSON Lines manifest (your own labelled data; split between processes "
+                         "under accelerate launch)")
+    ap.add_argument("--classifier", default=None,
+                    help="a classifier checkpoint folder (python -m mmdemo.train classify --manifest ... --out FOLDER)")
 
 
 def evaluate(model, limit: int | None = None, all_variants: bool = False, loso: bool = False, epochs: int = 12,
-             views: int = 6, robustness: bool = False) -> dict:
+             views: int = 6, robustness: bool = False, manifest=None, classifier=None) -> dict:
+    if classifier:
+        import mmdemo
+        from .model import register_folder
+        model = mmdemo.load("classify", register_folder(classifier)[0])
+    if manifest:
+        from .byod import evaluate_manifest
+        return evaluate_manifest(model, manifest, limit)
     if loso:
         return leave_one_speaker_out(epochs, views)
     if robustness:

@@ -104,13 +104,10 @@ def build_explain(sketch, image, text, audio, model) -> None:
 
 
 def build_dataset_view(model) -> None:
-    with gr.Accordion("Dataset view: metrics and reliance per class (evaluate --robustness)", open=False):
-        summary = gr.Markdown()
-        shares = gr.BarPlot(x="class", y="share", color="modality", height=260,
-                            label="Mean Shapley share per class (correct / wrong), protocol-corrupted test triples")
-        confusion = gr.Dataframe(label="Confusion matrix (rows = truth)", interactive=False)
-        show = gr.Button("Show for the selected variant")
-    show.click(dataset_plots, [model], [confusion, shares, summary], api_name="classify_dataset_view")
+    show, outputs = ui.dataset_view_outputs(
+        "Dataset view: metrics and reliance per class (evaluate --robustness)",
+        "Mean Shapley share per class (correct / wrong), protocol-corrupted test triples")
+    show.click(dataset_plots, [model], outputs, api_name="classify_dataset_view")
 
 
 def build(inputs: dict) -> None:

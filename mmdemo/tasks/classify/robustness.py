@@ -154,7 +154,17 @@ def robustness(model, limit: int | None = None) -> dict:
     result["minutes"] = round((time.perf_counter() - t0) / 60, 2)
     robustness_file().write_text(json.dumps(result, indent=1) + "\n")
     save_reference(model)            # EMAP's reference batch, next to the checkpoint
+    update_card(result["weight_shift"])
     return result
+
+
+def update_card(shift: dict) -> None:
+    """Rewrite the built-in checkpoint's model card with the weight-shift table just measured."""
+    from ... import checkpoint
+    from .train import digits_card
+    config = checkpoint.read_config(paths.checkpoints("classify"))
+    if "training" in config and "metrics" in config:
+        paths.checkpoints("classify", "README.md").write_text(digits_card(config, shift))
 
 
 # ---------------------------------------------------------------- what the panel shows from the file
@@ -207,20 +217,10 @@ def robustness_plot(e):
 
 
 def dataset_plots(model_name: str):
-    """The confusion matrix (a table) and the mean Shapley share per class, correct vs wrong (a bar chart)
-    of this variant on the protocol-corrupted triples, from robustness.json."""
-    import pandas as pd
-    r = (load_robustness() or {}).get("dataset_view", {}).get(model_name.rsplit("-", 1)[-1])
-    if not r:
-        return pd.DataFrame(), pd.DataFrame({"class": [], "share": [], "modality": []}), "Run evaluate --robustness."
-    labels = r["metrics"]["labels"]
-    confusion = pd.DataFrame(r["metrics"]["confusion"], columns=labels)
-    confusion.insert(0, "truth \\ predicted", labels)
-    shares = [{"class": f"{c} ({kind})", "share": round(v[m], 4), "modality": m}
-              for c, groups in r["reliance_by_class"].items() for kind, v in groups.items() if v["n"]
-              for m in ("image", "text", "audio") if m in v]
-    m = r["metrics"]
-    summary = (f"On {sum(sum(row) for row in m['confusion'])} protocol-corrupted test triples: accuracy {m['accuracy']:.4f}, "
-               f"macro precision {m['precision_macro']:.4f}, recall {m['recall_macro']:.4f}, F1 {m['f1_macro']:.4f} "
-               "(scikit-learn). Bars: mean Shapley share of each modality per class, correct and wrong answers.")
-    return confusion, pd.DataFrame(shares), summary
+    """The confusion matrix, the mean Shapley share per class (correct vs wrong) and a summary of this
+    variant on the protocol-corrupted triples, from robustness.json."""
+    from ...ui.explain import dataset_frames
+    r = load_robustness()
+    view = (r or {}).get("dataset_view", {}).get(model_name.rsplit("-", 1)[-1])
+    return dataset_frames(view, "reliance_by_class", ("image", "text", "audio"), "protocol-corrupted test triples",
+                          "Run evaluate --robustness.")

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ... import parallel
 from ...checkpoint import Trained
 from ...datasets.spoken_digits import augment
 from ...nn.audio import N_MELS, SAMPLE_RATE, clip_vectors, pad_vectors
@@ -29,6 +30,12 @@ def add_arguments(ap) -> None:
                     help="a JSON Lines manifest of your own data (image/text/audio + label per line); needs --out")
     ap.add_argument("--audio-only", action="store_true",
                     help="train the audio branch alone (AudioDigitNet) on FSDD + synthetic voices")
+    ap.add_argument("--fusion-only", action="store_true",
+                    help="built-in digits: retrain only the fusion heads (stage 2) on the committed checkpoint's "
+                         "encoders (a few minutes instead of ~10)")
+    ap.add_argument("--gate-weight", type=float, default=0.3,
+                    help="built-in digits: weight of the gate's reliability-target loss (0 = the gate learns from "
+                         "the classification loss alone, as before)")
 
 
 def check_arguments(args, ap) -> None:
@@ -36,14 +43,15 @@ def check_arguments(args, ap) -> None:
         ap.error("--manifest needs --out (e.g. checkpoints/mydata)")
 
 
-def train(epochs: int | None = None, seed: int = 0, manifest=None, audio_only: bool = False) -> Trained:
+def train(epochs: int | None = None, seed: int = 0, manifest=None, audio_only: bool = False,
+          fusion_only: bool = False, gate_weight: float = 0.3) -> Trained:
     """Built-in digits (MNIST + text + FSDD speech), the audio branch alone, or your own data."""
     if manifest is not None:
         from .byod import train_manifest
         return train_manifest(manifest, epochs, seed)
     if audio_only:
         return train_audio_only(epochs or 12, seed=seed)
-    return train_digits(epochs, seed)
+    return train_digits(epochs, seed, fusion_only=fusion_only, gate_weight=gate_weight)
 
 
 # ---------------------------------------------------------------- stage 1: one encoder + its head
@@ -94,9 +102,10 @@ def fit_unimodal(net: TriModalNet, modality: str, inputs, labels: np.ndarray, ep
             x = random_damage(random_affine(x, gen), gen) if augment_images else x
         else:
             x = encode_chars([inputs[i] for i in rows])
-        logits = enc_head[1](enc_head[0](x)[0])
-        return (F.cross_entropy(logits, y_all[rows], label_smoothing=0.05),
-                {"train acc": float((logits.argmax(1) == y_all[rows]).float().mean())})
+        where = parallel.train_device()
+        logits, y = enc_head[1](enc_head[0](x.to(where))[0]), y_all[rows].to(where)
+        return (F.cross_entropy(logits, y, label_smoothing=0.05),
+                {"train acc": float((logits.argmax(1) == y).float().mean())})
 
     fit(enc_head, batches, loss, steps_per_epoch=int(np.ceil(len(labels) / batch)), epochs=epochs, lr=lr, warmup=0.2,
         name=modality)
@@ -127,16 +136,18 @@ def train_audio_net(waves, labels, epochs: int = 12, views: int = 6, seed: int =
     net = AudioDigitNet(dim, n_classes)
     cache = cached if cached is not None else augmented_vectors(net.encoder, waves, views, seed, verbose)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=0.1)
+    view = [None]
 
-    def batches(epoch):
-        view = cache[epoch % len(cache)]
+    def batches(epoch):   # index rows (fit splits them between processes); loss reads this epoch's view
+        view[0] = cache[epoch % len(cache)]
         order = rng.permutation(len(labels))
         for s in range(0, len(order), batch):
-            yield [view[i] for i in order[s:s + batch]], labels[order[s:s + batch]]
+            yield order[s:s + batch]
 
-    def loss(b):
-        logits = net.classify_vectors(*pad_vectors(b[0]))
-        return loss_fn(logits, b[1]), {"train acc": float((logits.argmax(1) == b[1]).float().mean())}
+    def loss(rows):
+        y = labels[rows].to(parallel.train_device())
+        logits = net.classify_vectors(*parallel.to_device(pad_vectors([view[0][i] for i in rows]), y.device))
+        return loss_fn(logits, y), {"train acc": float((logits.argmax(1) == y).float().mean())}
 
     fit(net, batches, loss, steps_per_epoch=int(np.ceil(len(labels) / batch)), epochs=epochs, lr=lr,
         weight_decay=1e-2, name="audio", log=print if verbose else (lambda *a: None))
@@ -157,11 +168,25 @@ def fit_audio(net: TriModalNet, waves, labels, epochs: int | None, seed: int = 0
 
 # ---------------------------------------------------------------- stage 2: the fusion heads on cached features
 
+def reliability_target(uni: torch.Tensor, y: torch.Tensor, present: torch.Tensor, temperature: float) -> torch.Tensor:
+    """What the gate is asked to give each modality: the softmax over the modalities present of each branch's
+    own log-probability of the true class (its auxiliary head's, detached) / temperature. A branch whose input
+    was damaged (noise, occlusion, typos) gives the true class less probability, so it gets less weight; on clean
+    inputs every branch is sure and the target is near uniform. The training label is the only extra information
+    (the gate never sees it: at test time it has only the features); cf. the true-class-probability confidence
+    of Multimodal Dynamics (Han et al., CVPR 2022)."""
+    logp = uni.detach().log_softmax(-1).gather(2, y[:, None, None].expand(-1, uni.shape[1], 1))[..., 0]
+    return (logp / temperature).masked_fill(~present, float("-inf")).softmax(-1)
+
+
 def fit_fusion(net: TriModalNet, sample, steps: int = 1500, batch: int = 256, lr: float = 2e-3, seed: int = 0,
-               drop: float = 0.3, aux_weight: float = 0.5, variants=VARIANTS) -> None:
+               drop: float = 0.3, aux_weight: float = 0.5, gate_weight: float = 0.0, temperature: float = 0.1,
+               variants=VARIANTS) -> None:
     """Train the fusion variants on frozen features. sample(rng, batch) -> (feats list of (B, D_m),
     present (B, M) bool, labels (B,)); modality dropout removes each modality with probability
-    `drop` (at least one is kept)."""
+    `drop` (at least one is kept). The variants in GATE_TRAINED (gated) also get
+    gate_weight x the cross-entropy of their weights against reliability_target (late's alpha is one
+    constant per modality, early has no weights of its own)."""
     rng = np.random.default_rng(seed)
     torch.manual_seed(seed)
     for kind in variants:
@@ -175,14 +200,22 @@ def fit_fusion(net: TriModalNet, sample, steps: int = 1500, batch: int = 256, lr
                 keep[none] = present[none]                 # never drop every modality a sample has
                 yield feats, keep, y
 
-        def loss(b, variant=variant):
+        def loss(b, variant=variant, kind=kind):
             feats, keep, y = b
-            logits, _, uni = variant(feats, keep)
+            logits, weights, uni = variant(feats, keep)
             aux = F.cross_entropy(uni.flatten(0, 1), y.repeat_interleave(uni.shape[1]), reduction="none")
             aux = (aux.view(keep.shape) * keep).sum() / keep.sum()
-            return F.cross_entropy(logits, y) + aux_weight * aux, {}
+            total = F.cross_entropy(logits, y) + aux_weight * aux
+            if kind in GATE_TRAINED and gate_weight:
+                target = reliability_target(uni, y, keep, temperature)
+                gate = -(target * weights.clamp_min(1e-8).log() * keep).sum(1).mean()
+                total = total + gate_weight * gate
+            return total, {}
 
         fit(variant, batches, loss, steps_per_epoch=steps, epochs=1, lr=lr, name=f"fusion {kind}")
+
+
+GATE_TRAINED = ("gated",)      # the variant whose per-sample weights the reliability target trains
 
 
 def label_matched_sampler(pools: dict, n_classes: int):
@@ -249,8 +282,12 @@ def fusion_pools(net: TriModalNet, images, y_img, waves, y_aud, n_fusion: int, s
 
 
 def train_digits(epochs: int | None = None, seed: int = 0, image_epochs: int = 8, text_epochs: int = 3,
-                 audio_epochs: int | None = None, fusion_steps: int = 800, n_fusion: int = 10000) -> Trained:
-    """The built-in digits: stage 1 (each encoder alone), stage 2 (the fusion heads on cached features)."""
+                 audio_epochs: int | None = None, fusion_steps: int = 1600, n_fusion: int = 10000,
+                 gate_weight: float = 0.3, temperature: float = 0.01, fusion_only: bool = False) -> Trained:
+    """The built-in digits: stage 1 (each encoder alone), stage 2 (the fusion heads on cached features, the
+    gated weights also trained towards reliability_target). fusion_only: stage 1 is read from the
+    committed checkpoint instead of retrained (the same weights when stage 1 is deterministic; the fusion
+    heads start from the same seeded initialisation as in a run from scratch)."""
     from ...datasets.mnist import load_mnist
     from ...datasets.spoken_digits import digit_clips
     from .evaluate import evaluate
@@ -267,22 +304,29 @@ def train_digits(epochs: int | None = None, seed: int = 0, image_epochs: int = 8
     torch.manual_seed(seed)
     net = TriModalNet(**arch)
     images, y_img = load_mnist("train")
-    fit_unimodal(net, "image", images[:, None], y_img, image_epochs, seed)
-    lap("image encoder")
-    texts, y_txt = digit_texts_with_typos(seed)
-    fit_unimodal(net, "text", texts, y_txt, text_epochs, seed, batch=256)
-    lap("text encoder")
     waves, y_aud = digit_clips("train", seed=seed)
-    fit_audio(net, waves, y_aud, audio_epochs, seed)
-    lap("audio encoder")
+    if fusion_only:
+        load_stage_one(net)
+        lap("stage 1 read from the checkpoint")
+    else:
+        fit_unimodal(net, "image", images[:, None], y_img, image_epochs, seed)
+        lap("image encoder")
+        texts, y_txt = digit_texts_with_typos(seed)
+        fit_unimodal(net, "text", texts, y_txt, text_epochs, seed, batch=256)
+        lap("text encoder")
+        fit_audio(net, waves, y_aud, audio_epochs, seed)
+        lap("audio encoder")
     pools = fusion_pools(net, images, y_img, waves, y_aud, n_fusion, seed)
     lap("feature cache")
-    fit_fusion(net, label_matched_sampler(pools, 10), steps=fusion_steps, seed=seed)
+    fit_fusion(net, label_matched_sampler(pools, 10), steps=fusion_steps, seed=seed, gate_weight=gate_weight,
+               temperature=temperature)
     lap("fusion heads")
     train_seconds = time.perf_counter() - t_start
     config = {"task": "classify", "architecture": arch, "classes": [str(d) for d in range(10)], "image_prep": "mnist",
               "training": {"seed": seed, "image_epochs": image_epochs, "text_epochs": text_epochs,
                            "audio_epochs": audio_epochs or "train_audio_net default", "fusion_steps": fusion_steps,
+                           "gate_weight": gate_weight, "gate_temperature": temperature,
+                           "stage_1": "read from the committed checkpoint (--fusion-only)" if fusion_only else "trained",
                            "fusion_samples_per_modality": n_fusion, "audio_clips": len(waves),
                            "seconds": round(train_seconds, 1),
                            "seconds_per_stage": {k: round(v, 1) for k, v in timings.items()},
@@ -292,7 +336,32 @@ def train_digits(epochs: int | None = None, seed: int = 0, image_epochs: int = 8
     return Trained(net, config, digits_card(config))
 
 
-def digits_card(config: dict) -> str:
+def load_stage_one(net: TriModalNet, folder=None) -> None:
+    """Copy the encoders and unimodal heads of a digits checkpoint (default: the committed one) into net, shapes
+    checked; its fusion heads stay as they are (the checkpoint's may have another architecture)."""
+    from safetensors.torch import load_file
+
+    from ... import checkpoint, paths
+    state = load_file(str((folder or paths.checkpoints("classify")) / "model.safetensors"))
+    for part in ("encoders", "heads"):
+        checkpoint.load_checked(getattr(net, part), {k[len(part) + 1:]: v for k, v in state.items()
+                                                     if k.startswith(part + ".")}, f"Stage 1 ({part})")
+    net.eval()
+
+
+def weight_shift_table(shift: dict | None) -> str:
+    """robustness.json's weight shift as a markdown table for the model card ('' when not measured)."""
+    if not shift:
+        return "Weight shift under the corruption protocol: run `python -m mmdemo.evaluate classify --robustness`.\n"
+    rows = [f"| {k} | " + " / ".join(f"{v[m]['weight_drop']:.3f}" for m in v) + " | "
+            + " / ".join(f"{v[m]['shapley_share_drop']:.3f}" for m in v) + " |" for k, v in shift.items()]
+    return ("Weight shift under the corruption protocol, one modality corrupted at a time, 500 test triples "
+            "(`python -m mmdemo.evaluate classify --robustness`; target: the gated weight falls by >= 0.2):\n\n"
+            "| variant | weight drop image / text / audio | Shapley-share drop image / text / audio |\n|---|---|---|\n"
+            + "\n".join(rows) + "\n")
+
+
+def digits_card(config: dict, weight_shift: dict | None = None) -> str:
     from .evaluate import report
     m, t = config["metrics"], config["training"]
     return f"""# digits — built-in tri-modal digit classifier of mmdemo (digits-gated, -early, -late, -xattn)
@@ -306,9 +375,17 @@ the four fusion variants (each a registered model).
 - **Audio**: log-mel (torchaudio MelSpectrogram, 32 bands) -> Google's pretrained speech_embedding CNN
   (Lin et al. 2020, Apache-2.0; frozen; checkpoints/speech-embedding) -> projection + attention pooling
   over time (the frame weights) -> head; nn/audio.py. The projection, pooling and head are trained here.
-- **Fusion** (on the frozen encoders' pooled vectors, each with auxiliary unimodal heads trained
-  jointly and modality dropout 0.3): early = concatenation + MLP; late = learned alpha over the
-  unimodal logits; gated = gating network (default); xattn = a small Transformer over modality tokens.
+- **Fusion** (on the frozen encoders' pooled vectors of clean and protocol-corrupted inputs, each
+  modality clean or corrupted at random; each variant with auxiliary unimodal heads trained jointly and
+  modality dropout 0.3): early = concatenation + MLP; late = learned alpha over the unimodal logits;
+  gated = gating network (default); xattn = a small Transformer over modality tokens.
+- **What the gate is trained to do** (gated only): besides the classification losses, {t['gate_weight']} x the
+  cross-entropy between its weights and a reliability target — the softmax over the modalities given of each
+  auxiliary head's log-probability of the true class / {t['gate_temperature']} (detached; cf. the true-class
+  probability of Multimodal Dynamics, Han et al. CVPR 2022). A corrupted input that leaves its branch less sure
+  of the right class is asked to get less weight. The label is used only in this training loss; at test time the
+  gate reads the modality vectors alone. No weight is set by hand. This costs a little accuracy when every
+  modality is corrupted at once (the gate commits to the branch that looks most reliable): see the table.
 
 ## Data
 MNIST (LeCun, Cortes, Burges; CC BY-SA 3.0), official train split; FSDD (Zohar Jackson and
@@ -322,14 +399,17 @@ text {m['unimodal']['clean']['text']:.4f}, audio {m['unimodal']['clean']['audio'
 
 {report(m)}
 
+{weight_shift_table(weight_shift)}
 Corruption protocol: {json.dumps(data.PROTOCOL)}
 
 Training: {t['seconds']:.0f} s on {t['machine']} (CPU): {t['seconds_per_stage']}.
 
 ## Reproduce
 ```
-python -m mmdemo.train classify
+python -m mmdemo.train classify                   # from scratch (~10 min on one quiet core)
+python -m mmdemo.train classify --fusion-only     # only the fusion heads, on this checkpoint's encoders
 python -m mmdemo.evaluate classify --all [--json]
+python -m mmdemo.evaluate classify --robustness   # robustness.json + the weight-shift table above
 ```
 """
 

@@ -20,7 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from ... import paths
+from ... import parallel, paths
 from ...checkpoint import Trained
 from ...nn.fit import fit
 from ..classify.data import digit_texts
@@ -114,9 +114,10 @@ def train_evaluator(evaluator: nn.Module, epochs: int, seed: int) -> float:
             yield order[s:s + 128]
 
     def loss(rows):
-        x = random_affine(x_all[rows][:, None], gen)[:, 0]
+        where = parallel.train_device()
+        x, y = random_affine(x_all[rows][:, None], gen)[:, 0].to(where), y_all[rows].to(where)
         logits = evaluator(x)[1]
-        return F.cross_entropy(logits, y_all[rows]), {"acc": float((logits.argmax(1) == y_all[rows]).float().mean())}
+        return F.cross_entropy(logits, y), {"acc": float((logits.argmax(1) == y).float().mean())}
 
     fit(evaluator, batches, loss, steps_per_epoch=int(np.ceil(len(y_all) / 128)), epochs=epochs, lr=3e-3,
         name="evaluation CNN")
@@ -160,7 +161,7 @@ def vae_loss(vae, feats: dict, rows, text, audio, speech_weight: float = 1.0, di
             float(rec_image_[p].mean()), float(rec_speech_[p].mean()), float(kl_[p].mean()))
     if cross_image_weight != 1.0:   # a text or a voice says nothing of the style: their image term is lighter
         unimodal = torch.from_numpy(np.isin(np.arange(len(rows)), np.concatenate(
-            [p for subset, p in zip(SUBSETS, parts) if subset in (("text",), ("audio",))])))
+            [p for subset, p in zip(SUBSETS, parts) if subset in (("text",), ("audio",))]))).to(rec_image.device)
         rec_image = torch.where(unimodal, cross_image_weight * rec_image, rec_image)
     total = (rec_image + speech_weight * rec_speech + kl).mean()
     if digit_weight:
@@ -172,7 +173,8 @@ def vae_loss(vae, feats: dict, rows, text, audio, speech_weight: float = 1.0, di
 def train_vae(vae, feats: dict, epochs: int, seed: int, batch: int = 128, speech_weight: float = 1.0,
               lr: float = 2e-3, digit_weight: float = 0.0, cross_image_weight: float = 1.0) -> dict:
     rng = np.random.default_rng(seed)
-    digit_head = nn.Linear(LATENT, 10)
+    digit_head = nn.Linear(LATENT, 10).to(parallel.train_device())   # training only, not shipped
+    parallel.same_start(digit_head)
     n = len(feats["y_image"])
 
     def batches(epoch):
@@ -180,8 +182,8 @@ def train_vae(vae, feats: dict, epochs: int, seed: int, batch: int = 128, speech
         for s in range(0, n, batch):
             yield rows[s:s + batch], text[s:s + batch], audio[s:s + batch]
 
-    batch = int(batch)
-    return fit(vae, batches, lambda b: vae_loss(vae, feats, *b, speech_weight=speech_weight, digit_head=digit_head,
+    batch, on_device = int(batch), parallel.to_device(feats, parallel.train_device())   # a copy where the VAE trains
+    return fit(vae, batches, lambda b: vae_loss(vae, on_device, *b, speech_weight=speech_weight, digit_head=digit_head,
                                                 digit_weight=digit_weight, cross_image_weight=cross_image_weight),
                steps_per_epoch=int(np.ceil(n / batch)), epochs=epochs, lr=lr, name="VAE",
                params=list(vae.parameters()) + list(digit_head.parameters()))
@@ -244,12 +246,14 @@ def train_gan(generator, feats: dict, epochs: int, seed: int, batch: int = 64, a
     the loss callback before each generator step."""
     torch.manual_seed(seed)
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
-    disc = ProjectionDiscriminator()
+    where = parallel.train_device()
+    disc = ProjectionDiscriminator().to(where)
+    parallel.same_start(disc)
     d_opt = torch.optim.Adam(disc.parameters(), lr=4e-4, betas=(0.5, 0.999))
-    real_all, cond_all, y_all = feats["pixels"], feats["image_probs"], feats["y_image"]
+    real_all, cond_all, y_all = (feats[k].to(where) for k in ("pixels", "image_probs", "y_image"))
     n, batch = len(real_all), int(batch)
     if mixed:
-        cond_all = mixed_conditions(feats, rng, mixed)
+        cond_all = mixed_conditions(feats, rng, mixed).to(where)
 
     def batches(epoch):
         order = rng.permutation(n)
@@ -258,11 +262,12 @@ def train_gan(generator, feats: dict, epochs: int, seed: int, batch: int = 64, a
 
     def loss(rows):
         real, cond, y = real_all[rows], cond_all[rows], y_all[rows]
-        fake = generator(truncated_noise(len(rows), 1.0, gen, NOISE), cond)
+        fake = generator(truncated_noise(len(rows), 1.0, gen, NOISE).to(where), cond)
         (real_score, real_digit), (fake_score, _) = disc(real, cond), disc(fake.detach(), cond)
         d_loss = F.relu(1 - real_score).mean() + F.relu(1 + fake_score).mean() + F.cross_entropy(real_digit, y)
         d_opt.zero_grad(set_to_none=True)
         d_loss.backward()
+        parallel.average_gradients(list(disc.parameters()))   # N processes: one discriminator, like the generator
         d_opt.step()
         score, digit = disc(fake, cond)
         aux = F.cross_entropy(digit, cond.argmax(1))

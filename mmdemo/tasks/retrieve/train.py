@@ -14,6 +14,7 @@ import time
 import numpy as np
 import torch
 
+from ... import parallel
 from ...checkpoint import Trained
 from ...nn.fit import fit
 from .data import HELD_OUT_SPEAKER, caption_states, digit_train_features, frozen_nets, scene_features
@@ -49,6 +50,7 @@ def train_digit_heads(net: RetrieveNet, feats: dict, heads: str, exclude: str | 
     keep = feats["audio_speaker"] != exclude if exclude else np.ones(len(feats["audio"]), bool)
     pools = {"image": torch.from_numpy(feats["image"]), "text": torch.from_numpy(feats["text"]),
              "audio": torch.from_numpy(feats["audio"][keep])}
+    pools = parallel.to_device(pools, parallel.train_device())
     labels = {"image": feats["image_y"], "text": feats["text_y"], "audio": feats["audio_y"][keep]}
 
     def loss(item):
@@ -105,6 +107,8 @@ def train_scene_towers(net: RetrieveNet, sc: dict, epochs: int, batch: int = 256
     states, mask, _ = caption_states(captions)
     states, mask = torch.from_numpy(states).half(), torch.from_numpy(mask)
     group = torch.from_numpy(np.unique(captions, return_inverse=True)[1])
+    where = parallel.train_device()
+    regions, states, mask, group = (t.to(where) for t in (regions, states, mask, group))
     n = len(captions)
 
     def batches(epoch):
@@ -116,10 +120,10 @@ def train_scene_towers(net: RetrieveNet, sc: dict, epochs: int, batch: int = 256
         img = net.embed_scenes("image", regions[rows].float())
         txt = net.embed_scenes("text", states[rows].float(), mask[rows])
         neg_states, neg_mask, _ = caption_states([perturb(captions[i], rng) for i in rows[:negatives].tolist()])
-        neg = net.embed_scenes("text", torch.from_numpy(neg_states), torch.from_numpy(neg_mask))
+        neg = net.embed_scenes("text", torch.from_numpy(neg_states).to(where), torch.from_numpy(neg_mask).to(where))
         same = group[rows][:, None] == group[rows][None, :]
         value = info_nce(img, txt, net.scale("scenes"), same, extra_b=neg)
-        hit = same[torch.arange(len(rows)), (txt @ img.T).argmax(1)].float().mean()
+        hit = same[torch.arange(len(rows), device=where), (txt @ img.T).argmax(1)].float().mean()
         return value, {"caption_to_image_top1": hit, "scale": net.scale("scenes").detach()}
 
     params = list(net.scenes.parameters()) + [net.log_scale["scenes"]]

@@ -1,6 +1,9 @@
 """Measure a VQA model on easy-VQA's official test split and on held-out paraphrases.
 
-    python -m mmdemo.evaluate vqa [--model NAME] [--limit N] [--json]
+    python -m mmdemo.evaluate vqa [--model NAME] [--limit N] [--json] [--save-dataset-view]
+
+--save-dataset-view writes the dataset view (metrics, reliance per question type) to dataset_view.json
+next to the checkpoint, where the VQA panel reads it.
 """
 from __future__ import annotations
 
@@ -43,8 +46,39 @@ def dataset_view(model, pred, gold, types, phi) -> dict:
             "reliance_by_question_type": reliance_by_group(shares_of(phi), PLAYERS, types, correct)}
 
 
-def evaluate(model, limit: int | None = None) -> dict:
+DATASET_VIEW_KEYS = ("metrics", "reliance_by_question_type", "paraphrases_reliance_by_question_type")
+
+
+def add_arguments(ap) -> None:
+    ap.add_argument("--save-dataset-view", action="store_true",
+                    help="write the dataset view (metrics, reliance per question type) to dataset_view.json "
+                         "next to the checkpoint (the panel plots it)")
+
+
+def dataset_view_file(model):
+    from pathlib import Path
+    folder = getattr(model, "folder", None)
+    return Path(folder) / "dataset_view.json" if folder else None
+
+
+def write_dataset_view(model, result: dict) -> None:
+    """The dataset-view keys of evaluate()'s result, next to the checkpoint (what the panel shows)."""
+    import json
+    keep = {k: result[k] for k in ("model", "split", "n", "accuracy", *DATASET_VIEW_KEYS)}
+    keep["paraphrases_n"] = result["paraphrases"]["n"]
+    keep["command"] = "python -m mmdemo.evaluate vqa --save-dataset-view"
+    dataset_view_file(model).write_text(json.dumps(keep, indent=1) + "\n")
+
+
+def evaluate(model, limit: int | None = None, save_dataset_view: bool = False) -> dict:
     """Official easy-VQA test split (first `limit` questions if given) + the held-out paraphrases."""
+    result = evaluate_split(model, limit)
+    if save_dataset_view:
+        write_dataset_view(model, result)
+    return result
+
+
+def evaluate_split(model, limit: int | None = None) -> dict:
     from ...datasets.easyvqa import (
         TEST_PARAPHRASES,
         load_split,

@@ -1,9 +1,11 @@
 """VQA panel: answer, top-5, where the model looked, which words it weighed, fusion weights."""
 from __future__ import annotations
 
+import json
+
 import gradio as gr
 
-from ... import paths
+from ... import paths, registry
 from ...errors import MMDemoError
 from ...inputs import load_image
 from ...ui import explain as ui
@@ -47,6 +49,21 @@ def export_vqa(image, question, model_name, *controls):
                            corruption=ui.corruption_from(MODALITIES, controls))
 
 
+def dataset_plots(model_name):
+    """/vqa_dataset_view: confusion matrix, mean Shapley share per question type (correct vs wrong) and a
+    summary, from dataset_view.json next to the checkpoint (evaluate vqa --save-dataset-view)."""
+    from .evaluate import dataset_view_file
+    from .explain import PLAYERS
+    f = dataset_view_file(registry.load(TASK, model_name))
+    view = json.loads(f.read_text()) if f is not None and f.is_file() else None
+    if view:   # the test split has hardly any wrong answers; the held-out paraphrases have some: both groups
+        view["groups"] = {**view["reliance_by_question_type"], **{
+            f"paraphrased {t}": v for t, v in view["paraphrases_reliance_by_question_type"].items()}}
+    return ui.dataset_frames(view, "groups", PLAYERS, "easy-VQA test questions (metrics; bars also on "
+                             f"{view['paraphrases_n'] if view else 0} held-out paraphrases)",
+                             "Run python -m mmdemo.evaluate vqa --save-dataset-view.")
+
+
 def build_explain(image, text, model) -> None:
     gr.Markdown("### Explore and check: corrupt the image or the question, test the explanations")
     controls = ui.corruption_controls(MODALITIES)
@@ -63,6 +80,10 @@ def build_explain(image, text, model) -> None:
     for c in controls:
         c.change(run_explain, args, outputs, api_name=False, trigger_mode="always_last")
     views["export"].click(export_vqa, args, views["files"], api_name="explain_vqa_export")
+    show, dataset_outputs = ui.dataset_view_outputs(
+        "Dataset view: metrics and reliance per question type (evaluate vqa --save-dataset-view)",
+        "Mean Shapley share of image vs question evidence per question type (correct / wrong), easy-VQA test")
+    show.click(dataset_plots, [model], dataset_outputs, api_name="vqa_dataset_view")
 
 
 def vqa_examples() -> list[list]:

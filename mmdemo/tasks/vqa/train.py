@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ... import parallel
 from ...checkpoint import Trained
 from ...nn.fit import fit
 
@@ -64,6 +65,8 @@ def train(epochs: int | None = None, seed: int = 0, images_per_step: int = 16, l
     rng = np.random.default_rng(seed)
     t_start = time.perf_counter()
     d = training_data(paraphrase_images, seed)
+    where = parallel.train_device()
+    on_device = parallel.to_device(d, where)     # a copy of the tensors where the model trains
     arch = {"n_answers": len(d["answers"]), "text_dim": MiniLMEncoder.dim, "dim": 256, "widths": [24, 48, 96],
             "n_attributes": d["n_attributes"]}
     net = VQANet(**arch)
@@ -77,15 +80,16 @@ def train(epochs: int | None = None, seed: int = 0, images_per_step: int = 16, l
 
     def loss(img_rows):
         sel = np.concatenate([d["by_image"][r] for r in img_rows])
-        local = torch.as_tensor(np.searchsorted(img_rows, d["rows"][sel]))
-        q, y = d["qid"][sel], d["y"][sel]
-        res = net(d["images"][img_rows], d["states"][q], d["mask"][q], local)
+        local = torch.as_tensor(np.searchsorted(img_rows, d["rows"][sel]), device=where)
+        g = on_device
+        q, y = g["qid"][sel], g["y"][sel]
+        res = net(g["images"][img_rows], g["states"][q], g["mask"][q], local)
         attr = res["attribute_logits"]
         value = (loss_fn(res["logits"], y)                                               # the answer
                  + 0.5 * sum(loss_fn(b, y) for b in res["branch_logits"])                # each evidence alone
-                 + loss_fn(attr[:, :k], d["shape_y"][img_rows])                          # the image's shape
-                 + loss_fn(attr[:, k:], d["color_y"][img_rows])                          # and colour
-                 - attention_weight * torch.log((res["image_attention"] * d["on_object"][d["rows"][sel]]).sum((1, 2))
+                 + loss_fn(attr[:, :k], g["shape_y"][img_rows])                          # the image's shape
+                 + loss_fn(attr[:, k:], g["color_y"][img_rows])                          # and colour
+                 - attention_weight * torch.log((res["image_attention"] * g["on_object"][d["rows"][sel]]).sum((1, 2))
                                                 + 1e-6).mean())                           # look at the shape
         return value, {"train acc": float((res["logits"].argmax(-1) == y).float().mean())}
 
