@@ -162,6 +162,7 @@ def report(metrics: dict) -> str:
 def card(config: dict) -> str:
     """The model card (checkpoints/generate/README.md) with the measured figures."""
     m, t = config["metrics"], config["training"]
+    vo, go = t.get("vae_options", {}), t.get("gan_options", {})
     return f"""# digits — cross-modal digit generators of mmdemo (multimodal VAE + conditional DCGAN)
 
 From a drawn, typed or spoken digit (any subset) to 28x28 digit images and to a spoken digit.
@@ -170,17 +171,23 @@ Inputs are read by the frozen encoders of the tri-modal classifier (`checkpoints
 - **Multimodal VAE**, product of experts with a prior expert (Wu & Goodman 2018): experts for image
   (classifier's pooled vector + pixels), text and speech give Gaussians over a {config['latent']}-d latent; the
   joint posterior of any subset is their product with N(0, I). Fusion weights = each expert's precision
-  share per latent dimension, averaged over the dimensions. Decoders: 28x28 image (Bernoulli) and a
-  64-band x 64-frame (16 ms hop, ~1 s) log-mel at 16 kHz (Gaussian, sigma 0.3), made audible with
+  share per latent dimension, averaged over the dimensions. Decoders: 28x28 image (Bernoulli; linear ->
+  7x7x64, transposed convolution, a 3x3 convolution, transposed convolution) and a 64-band x 64-frame
+  (16 ms hop, ~1 s) log-mel at 16 kHz (Gaussian, sigma 0.3; a two-layer MLP), made audible with
   torchaudio's InverseMelScale + GriffinLim. Trained with the subsampled ELBO (joint + each single
   modality), every subset's posterior reconstructing the tuple's image and speech, on label-matched
-  tuples (the data sets share only the digit). Sliders: the first 4 principal directions of the
+  tuples (the data sets share only the digit), with: the speech term weighted {vo.get('speech_weight', 1)},
+  the image term of the text-only and speech-only posteriors weighted {vo.get('cross_image_weight', 1)} (they cannot know the
+  style), and a linear digit classifier on the sampled latent (weight {vo.get('digit_weight', 0)}, training only, not
+  shipped) that keeps the digits apart in the latent. Sliders: the first 4 principal directions of the
   training posterior means (variance shares {t['slider_variance_share']}).
 - **Conditional GAN** (DCGAN-style generator, {config['noise']}-d noise, transposed convolutions; hinge loss,
   spectral-normalised projection discriminator with an auxiliary digit head (AC-GAN, Odena et al. 2017),
-  used in training only and not shipped). Condition: the
+  used in training only and not shipped; {t['gan_epochs']} epochs of 20,000 MNIST images). Condition: the
   tri-modal classifier's class probabilities (its gated fusion of the given modalities) through a
-  learned linear embedding. Temperature scales noise truncated at 2 sd.
+  learned linear embedding; in training {go.get('mixed', 0):.0%} of the conditions are the classifier's probabilities
+  for a typed or spoken digit of the image's label (what the GAN meets at run time), the rest the
+  image's own. Temperature scales noise truncated at 2 sd.
 - **Evaluation CNN** (also in this file, `evaluator.*`): a small MNIST CNN trained separately
   ({t['eval_epochs']} epochs) only to read generated digits; MNIST test accuracy
   {config['evaluation_cnn_mnist_test_accuracy']:.4f}. Never used by the generators.
