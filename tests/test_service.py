@@ -254,25 +254,28 @@ def test_sessions_without_a_heartbeat_are_dropped(own_app):
     client.close()
 
 
-def test_sigterm_mid_traffic_leaves_no_request_file(own_app):
+def test_sigterm_mid_traffic_leaves_no_request_file(own_app, tmp_path):
     """The last test of the module: SIGTERM while uploads are cut off and questions answered;
     then only the app's example copies (kept by design) remain."""
     from gradio_client import Client, handle_file
     examples = set(files_in(own_app.folder, set()))
     client, stop = Client(own_app.url, verbose=False), threading.Event()
+    image = tmp_path / "noise.png"      # content no example has: its upload is a new file in the cache
+    Image.fromarray(np.random.default_rng(7).integers(0, 256, (64, 64, 3), dtype=np.uint8)).save(image)
 
     def traffic():
         while not stop.is_set():
             try:
                 partial_upload(own_app.port, 2**20, 2**16).close()
-                client.predict(handle_file(str(ROOT / "examples" / "vqa" / "5.png")), "is it red?", "easyvqa-gated",
-                               api_name="/vqa")
+                client.predict(handle_file(str(image)), "is it red?", "easyvqa-gated", api_name="/vqa")
             except Exception:
                 return                                 # the server went away
     threads = [threading.Thread(target=traffic, daemon=True) for _ in range(3)]
     for t in threads:
         t.start()
-    time.sleep(2)
+    deadline = time.monotonic() + 60                   # a busy machine may take a while to answer the first one
+    while not files_in(own_app.folder, examples) and time.monotonic() < deadline:
+        time.sleep(0.2)
     assert files_in(own_app.folder, examples), "the traffic left nothing to clean up"
     own_app.proc.send_signal(signal.SIGTERM)
     own_app.proc.wait(30)
