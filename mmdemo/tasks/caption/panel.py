@@ -10,7 +10,7 @@ from ... import paths
 from ...errors import MMDemoError
 from ...inputs import load_image
 from ...ui.components import fusion_chart, fusion_plot, model_dropdown, note, picture, predict
-from ...ui.draw import OVERLAY_SIZE, overlay
+from ...ui.draw import OVERLAY_SIZE, base_picture, overlay
 
 TASK = "caption"
 EXAMPLES = [paths.examples("caption"), paths.examples("vqa")]
@@ -32,10 +32,11 @@ def run_caption(image, model_name, beam):
     per_word = pd.DataFrame({"word": [f"{i + 1:02d} {w}" for i, w in enumerate(words)],   # zero-padded: the
                              "image (1 - beta)": [round(1 - b, 4) for b in beta]})     # plot sorts x as text
     picker = gr.Radio(choices=[(label, i) for i, label in enumerate(labels)], value=0 if words else None)
-    first = overlay(image, heat[0]) if words else None
+    kept = kept_image(image)
+    first = overlay(kept, heat[0]) if words else None
     beams = pd.DataFrame({"caption": list(pred.scores), "probability": [round(p, 4) for p in pred.scores.values()]})
     return (pred.output, beams, picker, first, strip, per_word, fusion_plot(pred.fusion_weights),
-            note(pred, "words"), note(pred, "fusion"), note(pred, "scores"), (kept_image(image), heat))
+            note(pred, "words"), note(pred, "fusion"), note(pred, "scores"), (kept, heat))
 
 
 def kept_image(image: Image.Image) -> Image.Image:
@@ -61,9 +62,10 @@ def word_strip(image, heat, labels: list[str]) -> Image.Image | None:
     tile_h = STRIP_SIZE + STRIP_LABEL
     out = Image.new("RGB", (STRIP_COLUMNS * STRIP_SIZE, rows * tile_h), "white")
     draw = ImageDraw.Draw(out)
+    base = base_picture(image, STRIP_SIZE - 4)          # resized once, not once per word
     for i, (h, label) in enumerate(zip(heat, labels)):
         x, y = (i % STRIP_COLUMNS) * STRIP_SIZE, (i // STRIP_COLUMNS) * tile_h
-        out.paste(overlay(image, h, size=STRIP_SIZE - 4), (x + 2, y + 2))
+        out.paste(overlay(base, h, size=STRIP_SIZE - 4), (x + 2, y + 2))
         draw.text((x + 4, y + STRIP_SIZE), label, fill="black")
     return out
 
