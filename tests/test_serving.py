@@ -127,3 +127,16 @@ def test_a_cold_model_is_built_on_its_first_request_only(monkeypatch):
     assert not registry.warm("serving-test-task", "cold") and built == []
     first = registry.load("serving-test-task", "cold")
     assert built == [1] and registry.load("serving-test-task", "cold") is first
+
+
+def test_warm_up_builds_the_first_tab_first_and_waits_while_requests_run(monkeypatch):
+    from mmdemo.app import warm_up
+    built, idle_checks = [], []
+    monkeypatch.setattr(registry, "load", lambda task, name=None: built.append(task))
+
+    def idle():                       # busy for the first three checks, then idle
+        idle_checks.append(len(built))
+        return len(idle_checks) > 3
+    warm_up(idle)
+    assert built[0] == "vqa" and len(built) > 1
+    assert idle_checks[:4] == [1, 1, 1, 1]          # nothing else was built while a request ran

@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import gradio as gr
 import pandas as pd
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from ... import paths
 from ...errors import MMDemoError
 from ...inputs import load_image
 from ...ui.components import fusion_chart, fusion_plot, model_dropdown, note, picture, predict
-from ...ui.draw import OVERLAY_SIZE, base_picture, overlay
+from ...ui.draw import OVERLAY_SIZE, overlay, overlays
 
 TASK = "caption"
 EXAMPLES = [paths.examples("caption"), paths.examples("vqa")]
 STRIP_SIZE, STRIP_LABEL, STRIP_COLUMNS = 112, 16, 8   # the strip of per-word maps: tile, label height, tiles a row
+LABEL_FONT = ImageFont.load_default_imagefont()       # Pillow's bitmap font: 10x faster to draw than its TrueType default
 
 
 def run_caption(image, model_name, beam):
@@ -62,11 +63,10 @@ def word_strip(image, heat, labels: list[str]) -> Image.Image | None:
     tile_h = STRIP_SIZE + STRIP_LABEL
     out = Image.new("RGB", (STRIP_COLUMNS * STRIP_SIZE, rows * tile_h), "white")
     draw = ImageDraw.Draw(out)
-    base = base_picture(image, STRIP_SIZE - 4)          # resized once, not once per word
-    for i, (h, label) in enumerate(zip(heat, labels)):
+    for i, (tile, label) in enumerate(zip(overlays(image, heat[:len(labels)], size=STRIP_SIZE - 4), labels)):
         x, y = (i % STRIP_COLUMNS) * STRIP_SIZE, (i // STRIP_COLUMNS) * tile_h
-        out.paste(overlay(base, h, size=STRIP_SIZE - 4), (x + 2, y + 2))
-        draw.text((x + 4, y + STRIP_SIZE), label, fill="black")
+        out.paste(tile, (x + 2, y + 2))
+        draw.text((x + 4, y + STRIP_SIZE), label, fill="black", font=LABEL_FONT)
     return out
 
 
