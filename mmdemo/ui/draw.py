@@ -37,10 +37,10 @@ def overlays(image, attentions, size: int = OVERLAY_SIZE, alpha: float = 0.75) -
     mask = (np.sqrt(np.clip(a, 0, 1)) * alpha * 255).astype(np.uint8)
     layers = np.concatenate([heat_colors(a), mask[..., None]], -1).astype(np.float32)    # (N, h, w, RGB + opacity)
     up = F.interpolate(torch.from_numpy(layers).permute(0, 3, 1, 2), size=(size, size), mode="bilinear",
-                       align_corners=False).permute(0, 2, 3, 1)
-    opacity = up[..., 3:].clamp_(0, 255).div_(255)
-    out = up[..., :3].sub_(base).mul_(opacity).add_(base).round_().clamp_(0, 255)   # heat over the image
-    return [Image.fromarray(o) for o in out.to(torch.uint8).numpy()]
+                       align_corners=False)                                             # (N, 4, size, size)
+    opacity, base = up[:, 3:].clamp_(0, 255).div_(255), base.permute(2, 0, 1)
+    out = up[:, :3].sub_(base).mul_(opacity).add_(base).round_().clamp_(0, 255)    # heat over the image
+    return [Image.fromarray(o) for o in out.to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()]
 
 
 def is_base(image, size: int) -> bool:
