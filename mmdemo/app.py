@@ -89,25 +89,29 @@ def limit_malloc_arenas(arenas: int = 2, trim_every_s: float = 10.0):
     threading.Thread(target=trim, daemon=True, name="malloc-trim").start()
 
 
-def build(argv=None):
-    """Parse the arguments, register the models they name, build the UI: (demo, args)."""
+def build(argv=None, then=None):
+    """Parse the arguments, register the models they name, call then() if given, build the UI: (demo, args)."""
     ap = parser()
     args = ap.parse_args(argv)
     register_flag_models(args, ap)
+    if then is not None:
+        then()
     from .ui import build_demo
     return build_demo(), args
 
 
 def main(argv=None):
-    demo, args = build(argv)
     from . import server
     from .inputs import MAX_FILE_BYTES
     from .runtime import use_native_conv_kernels
-    from .ui import CACHE_SECONDS
     limit_malloc_arenas()
     use_native_conv_kernels()
-    threading.Thread(target=warm_up, args=(lambda: not server.MODEL_CALLS.running,), daemon=True,
-                     name="warm-up").start()   # the models are built while the server starts
+
+    def start_warm_up():     # the models are built while Gradio is imported, the UI built and the server started
+        threading.Thread(target=warm_up, args=(lambda: not server.MODEL_CALLS.running,), daemon=True,
+                         name="warm-up").start()
+    demo, args = build(argv, then=start_warm_up)
+    from .ui import CACHE_SECONDS
     server.share_one_queue(demo, CONCURRENCY)     # one group: at most CONCURRENCY model calls in the app
     server.stop_cleanly_on_sigterm()              # SIGTERM runs the shutdown (files deleted) like Ctrl-C
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)   # no direct /run/
