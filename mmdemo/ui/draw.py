@@ -22,25 +22,19 @@ def heat_colors(x: np.ndarray) -> np.ndarray:
 def overlay(image, attention: np.ndarray, size: int = OVERLAY_SIZE, alpha: float = 0.75) -> Image.Image:
     """The image with an attention grid laid over it: colour and opacity grow with the weight
     (scaled so the grid's peak is the top colour); unattended parts stay visible."""
-    return overlays(image, [attention], size, alpha)[0]
+    base = image if is_base(image, size) else base_picture(image, size)
+    a = attention / attention.max() if attention.max() > 0 else attention
+    heat = Image.fromarray(heat_colors(a)).resize((size, size), Image.Resampling.BILINEAR)
+    mask = Image.fromarray((np.sqrt(np.clip(a, 0, 1)) * alpha * 255).astype(np.uint8)).resize(
+        (size, size), Image.Resampling.BILINEAR)
+    return Image.composite(heat, base, mask)
 
 
 def overlays(image, attentions, size: int = OVERLAY_SIZE, alpha: float = 0.75) -> list[Image.Image]:
-    """overlay() of several maps of one shape over one image at once: the image is resized once and
-    every map's colours and opacity are upsampled (bilinear) in one interpolation."""
-    import torch
-    import torch.nn.functional as F
-    base = torch.from_numpy(np.array(image if is_base(image, size) else base_picture(image, size))).float()
-    a = np.asarray(attentions, dtype=np.float64)
-    peak = a.reshape(len(a), -1).max(1)[:, None, None]
-    a = np.where(peak > 0, a / np.where(peak > 0, peak, 1), a)        # each map scaled to its own peak
-    mask = (np.sqrt(np.clip(a, 0, 1)) * alpha * 255).astype(np.uint8)
-    layers = np.concatenate([heat_colors(a), mask[..., None]], -1).astype(np.float32)    # (N, h, w, RGB + opacity)
-    up = F.interpolate(torch.from_numpy(layers).permute(0, 3, 1, 2), size=(size, size), mode="bilinear",
-                       align_corners=False)                                             # (N, 4, size, size)
-    opacity, base = up[:, 3:].clamp_(0, 255).div_(255), base.permute(2, 0, 1)
-    out = up[:, :3].sub_(base).mul_(opacity).add_(base).round_().clamp_(0, 255)    # heat over the image
-    return [Image.fromarray(o) for o in out.to(torch.uint8).permute(0, 2, 3, 1).contiguous().numpy()]
+    """overlay() of several maps over one image, which is decoded and resized once. (PIL, one thread:
+    a batched torch version was 3-30x slower under load, its threads waiting on each other.)"""
+    base = base_picture(image, size)
+    return [overlay(base, a, size, alpha) for a in attentions]
 
 
 def is_base(image, size: int) -> bool:
