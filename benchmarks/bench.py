@@ -140,8 +140,9 @@ def blip_caption(image_path: str, new_tokens: int):
 
 # ---------------------------------------------------------------- the app
 def app_figures(tasks: list[str], repeats: int, env: dict, cold_starts: int) -> dict:
-    """Cold start (median of `cold_starts` fresh processes: start -> first VQA answer), then end-to-end
-    and echo latency through gradio_client on the same inputs, interleaved."""
+    """Cold start (median of `cold_starts` fresh processes: start -> first VQA answer), then per task the
+    model in this process, end to end and echo through gradio_client on the same inputs, interleaved
+    call by call, so a change of the machine's load hits all three alike."""
     first, walls, cpus = "vqa", [], []
     for i in range(cold_starts):
         app = serve.start_app(env=env, timeout=300)
@@ -159,10 +160,11 @@ def app_figures(tasks: list[str], repeats: int, env: dict, cold_starts: int) -> 
             endpoint, calls = CASES[task]
             args = serve.endpoint_args(api[endpoint]["parameters"], inputs_of(calls))
             echo_args = serve.endpoint_args(api["/echo"]["parameters"], inputs_of(calls))
-            t = timed({"e2e": lambda: client.predict(*args, api_name=endpoint),
-                       "echo": lambda: client.predict(*echo_args, api_name="/echo")}, repeats)
+            t = timed({"model": model_calls(task), "e2e": lambda: client.predict(*args, api_name=endpoint),
+                       "echo": lambda: client.predict(*echo_args, api_name="/echo")}, repeats, warmup=3)
+            out[f"model_{task}"] = {"model": registry.list_models(task)[0], **t["model"]}
             out[f"e2e_{task}"], out[f"echo_{task}"] = t["e2e"], t["echo"]
-            print(task, out[f"e2e_{task}"], out[f"echo_{task}"], flush=True)
+            print(task, t, flush=True)
         out["server_rss_mb"] = round(app.rss_mb(), 1)
         return out
     finally:
@@ -190,9 +192,6 @@ def main():
     tasks = [t for t in usable_tasks() if not args.tasks or t in args.tasks.split(",")]
     result = {"machine": machine(), "load_average_before": load_before, "targets": TARGETS, "tasks": tasks,
               "text_cache": args.text_cache}
-    for task in tasks:
-        result[f"model_{task}"] = {"model": registry.list_models(task)[0],
-                                   **timed({"m": model_calls(task)}, args.repeats, warmup=3)["m"]}
     result.update(app_figures(tasks, args.repeats, env, args.cold_starts))
     ratios = {}
     for task in tasks:

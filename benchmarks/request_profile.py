@@ -2,8 +2,8 @@
 client sends --requests requests (after warm-up), grouped by stage (model, drawing, Gradio's pre- and
 postprocessing, file serving, queue, HTTP). Samples of waiting threads are dropped.
 
-    python benchmarks/profile.py --task vqa [--requests 40] [--root /path/to/other/checkout] [--text-cache 0]
-        -> artifacts/profile-<task>.txt (py-spy's raw stacks) and the table on stdout
+    python benchmarks/request_profile.py --task vqa [--requests 40] [--root /path/to/other/checkout] [--text-cache 0]
+        -> artifacts/profile-<task>.raw (py-spy's raw stacks) and the table on stdout
 
 Needs py-spy (in the venv: pip install py-spy). The stages are matched on frame names, first match wins.
 """
@@ -56,7 +56,7 @@ def main():
     ap.add_argument("--root", type=Path, default=paths.ROOT, help="the checkout whose app is profiled")
     ap.add_argument("--text-cache", default="0", help="MMDEMO_TEXT_CACHE for the app (0: every question new)")
     args = ap.parse_args()
-    out = paths.artifacts(f"profile-{args.task}.txt")
+    out = paths.artifacts(f"profile-{args.task}.raw")
     out.parent.mkdir(parents=True, exist_ok=True)
     app = serve.start_app(env={"PYTHONPATH": str(args.root), "MMDEMO_TEXT_CACHE": args.text_cache},
                           timeout=600, root=args.root)
