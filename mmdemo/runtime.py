@@ -54,10 +54,3 @@ class BoundedCache:
     def __len__(self) -> int:
         return len(self.entries)
 
-
-def device():
-    """The device every model runs inference on: the first CUDA GPU when there is one, else the CPU.
-    Chosen here only (MMDEMO_DEVICE overrides, e.g. "cpu" on a machine with a busy GPU)."""
-    import os
-    import torch
-    return torch.device(os.environ.get("MMDEMO_DEVICE") or ("cuda" if torch.cuda.is_available() else "cpu"))
