@@ -4,6 +4,10 @@ and the server's RSS before and after.
 
     python benchmarks/load.py [--clients 16] [--requests 200] [--timeout 900] [--json out.json]
 
+It runs the same load twice on one app: first through the hidden /echo endpoint (each request with
+the inputs its model endpoint would get, no model: Gradio's own ceiling), then through the model
+endpoints; targets: model throughput >= 0.8 x echo's, 0 errors, p95 <= 3 x p50, RSS growth <= 50 MB.
+
 It starts app.py itself (mmdemo.serve) on a free loopback port. Bounded: each request has a
 --request-timeout, the whole run a --timeout (requests not sent by then are reported as not run).
 Concurrency on the server is Gradio's queue (app.CONCURRENCY), not threads of ours; the client
@@ -26,7 +30,7 @@ from mmdemo.paths import ROOT
 
 ENDPOINTS = ["/vqa", "/caption", "/classify"]        # the ones the app has are used, in turn
 QUESTIONS = ["what color is the shape?", "what is the shape?", "is there a circle?", "is it red?"]
-TARGETS = {"errors": 0, "p95_over_p50": 5.0, "rss_growth_mb": 50.0}
+TARGETS = {"errors": 0, "p95_over_p50": 3.0, "rss_growth_mb": 50.0, "throughput_over_echo": 0.8}
 
 
 DIGIT_TEXTS = ["seven", "null", "the number 1"]   # for /classify, with its drawn-digit examples
@@ -51,8 +55,9 @@ def percentile(sorted_values, q):
 
 
 def run_load(url: str, clients: int, requests: int, timeout: float, request_timeout: float = 120,
-             rss=None) -> dict:
-    """Run the load against a running app at `url`; `rss()` (MB of the server) if given."""
+             rss=None, via: str | None = None) -> dict:
+    """Run the load against a running app at `url`; `rss()` (MB of the server) if given. via="/echo":
+    every request goes to that endpoint instead, with the inputs its model endpoint would get."""
     folder = Path(tempfile.mkdtemp(prefix="mmdemo-load-"))
     probe = Client(url, verbose=False)
     api = probe.view_api(return_format="dict", print_info=False)["named_endpoints"]
@@ -67,10 +72,10 @@ def run_load(url: str, clients: int, requests: int, timeout: float, request_time
             if time.perf_counter() > deadline:
                 return
             e = endpoints[(c + i) % len(endpoints)]
-            args = serve.endpoint_args(api[e]["parameters"], request_inputs(c * n + i, folder, e))
+            args = serve.endpoint_args(api[via or e]["parameters"], request_inputs(c * n + i, folder, e))
             t = time.perf_counter()
             try:
-                out = client.submit(*args, api_name=e).result(timeout=request_timeout)
+                out = client.submit(*args, api_name=via or e).result(timeout=request_timeout)
                 if not (out[0] if isinstance(out, (tuple, list)) else out):
                     raise RuntimeError("empty answer")
                 if record:
@@ -101,7 +106,7 @@ def run_load(url: str, clients: int, requests: int, timeout: float, request_time
     lat = sorted(latencies)
     done = len(lat) + len(errors) - warmup_errors
     result = {
-        "clients": clients, "requests_per_client": requests, "endpoints": endpoints,
+        "clients": clients, "requests_per_client": requests, "endpoints": [via] if via else endpoints,
         "requests_planned": clients * requests, "requests_done": done, "not_run": clients * requests - done,
         "errors": len(errors), "warmup_errors": warmup_errors, "error_examples": errors[:5], "wall_s": round(wall, 1),
         "requests_per_s": round(done / wall, 1) if wall else None,
@@ -132,7 +137,14 @@ def main():
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     with serve.running_app() as app:
+        echo = run_load(app.url, args.clients, args.requests, args.timeout, args.request_timeout, via="/echo")
         result = run_load(app.url, args.clients, args.requests, args.timeout, args.request_timeout, rss=app.rss_mb)
+    result["echo"] = {k: echo[k] for k in ("requests_per_s", "p50_ms", "p95_ms", "errors", "load_average_before")}
+    result["throughput_over_echo"] = round(result["requests_per_s"] / echo["requests_per_s"], 2)
+    result["targets_met"]["throughput_over_echo"] = result["throughput_over_echo"] >= TARGETS["throughput_over_echo"]
+    result["command"] = "python benchmarks/load.py " + " ".join(sys.argv[1:])
+    from common import cpu_name
+    result["cpu"] = cpu_name()
     print(json.dumps(result, indent=2))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -46,18 +46,26 @@ def register_flag_models(args, ap) -> None:
         ap.error(str(e))
 
 
-def warm_up():
-    """Build each task's first usable model in the background while the server starts (cold start);
-    backends that are not downloaded are skipped (the model selector marks them), and so are models
-    registered with warm=False (the big offline ones: built on their first request)."""
-    from . import registry
-    for task in registry.list_tasks():
+def warm_up(idle=lambda: True):
+    """Build each task's first usable model in the background while the server starts (cold start),
+    in the order of the app's tabs, so the first tab's model is ready first; backends that are not
+    downloaded are skipped (the model selector marks them), and so are models registered with
+    warm=False (the big offline ones: built on their first request). Before each further model it
+    waits until `idle()` (no model call running), so it never competes with a request for the CPU;
+    a request for a model not built yet builds it itself (registry.load locks per model)."""
+    from . import registry, tasks
+    order = [t for t in tasks.names() if t in registry.list_tasks()]
+    for i, task in enumerate(order + [t for t in registry.list_tasks() if t not in order]):
         usable = [n for n in registry.list_models(task) if registry.availability(task, n)[0]]
+        while i and not idle():
+            time.sleep(0.05)
         try:
             if usable and registry.warm(task, usable[0]):
                 registry.load(task, usable[0])
         except Exception as e:   # a model that cannot load reports it on its first request
             print(f"warm-up: {task}/{usable[0]} did not load: {e}")
+        if i == 0:
+            import matplotlib.pyplot  # noqa: F401  Gradio imports it on the first event it runs (its backend switch)
 
 
 def limit_malloc_arenas(arenas: int = 2, trim_every_s: float = 10.0):
@@ -81,24 +89,29 @@ def limit_malloc_arenas(arenas: int = 2, trim_every_s: float = 10.0):
     threading.Thread(target=trim, daemon=True, name="malloc-trim").start()
 
 
-def build(argv=None):
-    """Parse the arguments, register the models they name, build the UI: (demo, args)."""
+def build(argv=None, then=None):
+    """Parse the arguments, register the models they name, call then() if given, build the UI: (demo, args)."""
     ap = parser()
     args = ap.parse_args(argv)
     register_flag_models(args, ap)
+    if then is not None:
+        then()
     from .ui import build_demo
     return build_demo(), args
 
 
 def main(argv=None):
-    demo, args = build(argv)
     from . import server
     from .inputs import MAX_FILE_BYTES
     from .runtime import use_native_conv_kernels
-    from .ui import CACHE_SECONDS
     limit_malloc_arenas()
     use_native_conv_kernels()
-    threading.Thread(target=warm_up, daemon=True).start()   # the model is built while the server starts
+
+    def start_warm_up():     # the models are built while Gradio is imported, the UI built and the server started
+        threading.Thread(target=warm_up, args=(lambda: not server.MODEL_CALLS.running,), daemon=True,
+                         name="warm-up").start()
+    demo, args = build(argv, then=start_warm_up)
+    from .ui import CACHE_SECONDS
     server.share_one_queue(demo, CONCURRENCY)     # one group: at most CONCURRENCY model calls in the app
     server.stop_cleanly_on_sigterm()              # SIGTERM runs the shutdown (files deleted) like Ctrl-C
     demo.queue(default_concurrency_limit=CONCURRENCY, max_size=QUEUE_SIZE, api_open=False)   # no direct /run/

@@ -17,6 +17,7 @@ _DEFAULTS: dict[str, str] = {}                               # task -> default m
 _LOADED: dict[tuple[str, str], Any] = {}                     # (task, name) -> ready model
 _AVAILABLE: dict[tuple[str, str], Callable[[], tuple[bool, str]]] = {}   # (task, name) -> availability check
 _COLD: set[tuple[str, str]] = set()                          # (task, name) not built at app start (warm=False)
+_BUILDING: dict[tuple[str, str], threading.Lock] = {}         # (task, name) -> lock held while it is built
 _LOCK = threading.Lock()
 
 
@@ -75,8 +76,12 @@ def load(task: str, name: str | None = None):
     name = name or _DEFAULTS[task]
     if name not in names:
         raise MMDemoError(f"No {task} model named {name!r}; registered: {', '.join(names)}.")
-    with _LOCK:   # build each model once, even when several requests ask at the same time
-        if (task, name) not in _LOADED:
+    if (task, name) in _LOADED:
+        return _LOADED[(task, name)]
+    with _LOCK:
+        lock = _BUILDING.setdefault((task, name), threading.Lock())
+    with lock:    # build each model once, even when several requests ask at the same time; a model
+        if (task, name) not in _LOADED:     # being built never holds up a request for another one
             ok, message = availability(task, name)
             if not ok:
                 raise MMDemoError(message)

@@ -35,3 +35,31 @@ def built_once(build):
                 built.append(build())
             return built[0]
     return get
+
+
+class BoundedCache:
+    """A thread-safe least-recently-used cache of at most `size` entries (0: keeps nothing). For values
+    that depend only on their key (e.g. a frozen encoder's output for an exact text)."""
+
+    def __init__(self, size: int):
+        import collections
+        import threading
+        self.size, self.entries, self.lock = size, collections.OrderedDict(), threading.Lock()
+
+    def get(self, key):
+        with self.lock:
+            if key in self.entries:
+                self.entries.move_to_end(key)
+                return self.entries[key]
+        return None
+
+    def put(self, key, value) -> None:
+        with self.lock:
+            self.entries[key] = value
+            self.entries.move_to_end(key)
+            while len(self.entries) > self.size:
+                self.entries.popitem(last=False)
+
+    def __len__(self) -> int:
+        return len(self.entries)
+

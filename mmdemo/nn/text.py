@@ -7,6 +7,7 @@ CharTextEncoder — a character CNN with attention pooling over the characters: 
 """
 from __future__ import annotations
 
+import os
 import threading
 
 import numpy as np
@@ -14,8 +15,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..runtime import BoundedCache
 from .pooling import AttentionPool
 
+TEXT_CACHE_SIZE = int(os.environ.get("MMDEMO_TEXT_CACHE", 1024))   # MiniLM encodings kept (by exact text); 0 = none
 MAX_CHARS = 64        # the character encoder reads this many characters
 CHAR_VOCAB = 512      # characters are hashed into this many embeddings (0 = padding)
 
@@ -40,6 +43,7 @@ class MiniLMEncoder:
         self.tokenizer = AutoTokenizer.from_pretrained(path)
         self.model = AutoModel.from_pretrained(path, attn_implementation="eager").eval()
         self.max_tokens = max_tokens
+        self.cache = BoundedCache(TEXT_CACHE_SIZE)
 
     @classmethod
     def shared(cls) -> "MiniLMEncoder":
@@ -48,15 +52,35 @@ class MiniLMEncoder:
                 cls._shared = cls()
             return cls._shared
 
-    @torch.no_grad()
     def encode(self, texts: list[str]):
+        """-> states (B, L, 384), mask (B, L) of the real word pieces, word pieces per text. Each text's
+        encoding is computed once and kept in a bounded cache keyed by its exact string (the model is
+        frozen, so the same text always gives the same states); padding positions are zeros."""
+        known = {t: self.cache.get(t) for t in dict.fromkeys(texts)}
+        missing = [t for t, encoded in known.items() if encoded is None]
+        for text, encoded in zip(missing, self.encode_uncached(missing) if missing else []):
+            known[text] = encoded
+            self.cache.put(text, encoded)
+        found = [known[t] for t in texts]
+        length = max(len(s) for s, _, _ in found)
+        states = torch.zeros(len(texts), length, self.dim)
+        mask = torch.zeros(len(texts), length, dtype=torch.bool)
+        for i, (s, m, _) in enumerate(found):
+            states[i, :len(s)], mask[i, :len(m)] = s, m
+        return states, mask, [list(p) for _, _, p in found]
+
+    @torch.no_grad()
+    def encode_uncached(self, texts: list[str]) -> list[tuple]:
+        """One forward pass over `texts` -> per text (states of its tokens, mask of its word pieces, pieces)."""
         batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
                                return_tensors="pt", return_special_tokens_mask=True)
         special = batch.pop("special_tokens_mask").bool()
         states = self.model(**batch).last_hidden_state
         mask = batch["attention_mask"].bool() & ~special
-        pieces = [self.tokenizer.convert_ids_to_tokens(ids[m]) for ids, m in zip(batch["input_ids"], mask)]
-        return states, mask, pieces
+        out = []
+        for s, m, ids, n in zip(states, mask, batch["input_ids"], batch["attention_mask"].sum(1).tolist()):
+            out.append((s[:n].clone(), m[:n].clone(), tuple(self.tokenizer.convert_ids_to_tokens(ids[m]))))
+        return out
 
 
 def merge_word_pieces(pieces: list[str], weights: np.ndarray):

@@ -4,6 +4,7 @@ unwrapping Gradio's own input values before a model sees them."""
 from __future__ import annotations
 
 import logging
+import threading
 from concurrent.futures import ThreadPoolExecutor
 
 import gradio as gr
@@ -18,11 +19,73 @@ from .draw import fusion_frame
 log = logging.getLogger("mmdemo")
 
 
+MAX_BATCH = 16     # requests of one model answered by one forward pass at most
+
+
+class Batcher:
+    """Concurrent requests for one model share a forward pass: a request that arrives while the model
+    is busy waits (it would anyway) and then goes with every other waiting one into one
+    model.predict_batch(list of inputs) call. No timer: a request alone runs at once, as batch 1.
+    predict_batch answers each request with its Prediction or the exception its own input raised,
+    so a bad input fails only its own request. The thread whose request is first in line runs the batch."""
+
+    def __init__(self, model, max_batch: int = MAX_BATCH):
+        self.model, self.max_batch = model, max_batch
+        self.lock, self.waiting, self.busy = threading.Lock(), [], False
+
+    def __call__(self, **inputs):
+        request = {"inputs": inputs, "done": threading.Event(), "lead": False}
+        with self.lock:
+            self.waiting.append(request)
+            request["lead"] = not self.busy
+            self.busy = True
+        request["done"].wait() if not request["lead"] else None
+        if "outcome" not in request:             # told to lead: run the batch this request is first in
+            self.run_batch()
+        if isinstance(request["outcome"], BaseException):
+            raise request["outcome"]
+        return request["outcome"]
+
+    def run_batch(self) -> None:
+        with self.lock:
+            batch, self.waiting = self.waiting[:self.max_batch], self.waiting[self.max_batch:]
+        try:
+            outcomes = self.model.predict_batch([r["inputs"] for r in batch])
+        except Exception as e:                   # not one input's fault: every request of the batch gets it
+            outcomes = [e] * len(batch)
+        for r, outcome in zip(batch, outcomes):
+            r["outcome"] = outcome
+            r["done"].set()
+        with self.lock:                          # hand the model to the next request in line, if any
+            if self.waiting:
+                self.waiting[0]["lead"] = True
+                self.waiting[0]["done"].set()
+            else:
+                self.busy = False
+
+
+BATCHERS: dict[int, Batcher] = {}
+BATCHERS_LOCK = threading.Lock()
+
+
+def batcher(model) -> Batcher:
+    """The one Batcher of a model that has predict_batch (models are built once per process)."""
+    with BATCHERS_LOCK:
+        return BATCHERS.setdefault(id(model), Batcher(model))
+
+
+def run_model(task: str, model_name: str | None, **inputs) -> Prediction:
+    """registry.load(task, model_name).predict(**inputs), through the model's Batcher when it batches."""
+    model = registry.load(task, model_name)
+    return batcher(model)(**inputs) if hasattr(model, "predict_batch") else model.predict(**inputs)
+
+
 def predict(task: str, model_name: str | None, **inputs) -> Prediction:
     """Run a registered model for a panel: the project's errors become a gr.Error message the
-    person sees; anything else is logged and reported without a traceback. The server keeps serving."""
+    person sees; anything else is logged and reported without a traceback. The server keeps serving.
+    Concurrent requests of a model with predict_batch share one forward pass (Batcher)."""
     try:
-        return registry.load(task, model_name).predict(**inputs)
+        return run_model(task, model_name, **inputs)
     except MMDemoError as e:
         raise gr.Error(str(e), print_exception=False)
     except Exception:

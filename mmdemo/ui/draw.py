@@ -22,12 +22,29 @@ def heat_colors(x: np.ndarray) -> np.ndarray:
 def overlay(image, attention: np.ndarray, size: int = OVERLAY_SIZE, alpha: float = 0.75) -> Image.Image:
     """The image with an attention grid laid over it: colour and opacity grow with the weight
     (scaled so the grid's peak is the top colour); unattended parts stay visible."""
-    base = load_image(image).resize((size, size), Image.Resampling.BILINEAR)
+    base = image if is_base(image, size) else base_picture(image, size)
     a = attention / attention.max() if attention.max() > 0 else attention
     heat = Image.fromarray(heat_colors(a)).resize((size, size), Image.Resampling.BILINEAR)
     mask = Image.fromarray((np.sqrt(np.clip(a, 0, 1)) * alpha * 255).astype(np.uint8)).resize(
         (size, size), Image.Resampling.BILINEAR)
     return Image.composite(heat, base, mask)
+
+
+def overlays(image, attentions, size: int = OVERLAY_SIZE, alpha: float = 0.75) -> list[Image.Image]:
+    """overlay() of several maps over one image, which is decoded and resized once. (PIL, one thread:
+    a batched torch version was 3-30x slower under load, its threads waiting on each other.)"""
+    base = base_picture(image, size)
+    return [overlay(base, a, size, alpha) for a in attentions]
+
+
+def is_base(image, size: int) -> bool:
+    """Already what overlay() draws on (an RGB picture of size x size, e.g. from base_picture): used as it is."""
+    return isinstance(image, Image.Image) and image.mode == "RGB" and image.size == (size, size)
+
+
+def base_picture(image, size: int = OVERLAY_SIZE) -> Image.Image:
+    """The image decoded and resized once for several overlays of the same size (a caption's per-word maps)."""
+    return load_image(image).resize((size, size), Image.Resampling.BILINEAR)
 
 
 def token_highlights(words: list[str], weights: np.ndarray) -> list[tuple[str, float]]:

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from ... import checkpoint, paths
+from ...errors import MMDemoError
 from ...explain import METHODS, file_hash
 from ...inputs import load_square, load_text
 from ...nn.fusion import GatedFusion
@@ -118,17 +119,39 @@ class VQAModel:
         return out
 
     def predict(self, image=None, text=None, audio=None, top_k: int = 5) -> Prediction:
-        question = load_text(text, "question")
-        out = self.run(self.prepare_image(image)[None], [question])
-        probs = out["probs"][0]
+        out = self.predict_batch([dict(image=image, text=text, top_k=top_k)])[0]
+        if isinstance(out, Exception):
+            raise out
+        return out
+
+    def predict_batch(self, requests: list[dict]) -> list:
+        """Several requests (predict's keyword arguments each) in one forward pass -> a Prediction per
+        request, or the MMDemoError its own input raised (the others are still answered)."""
+        prepared = []
+        for r in requests:
+            try:
+                question = load_text(r.get("text"), "question")      # the question's message first, as before
+                prepared.append((self.prepare_image(r.get("image")), question))
+            except MMDemoError as e:
+                prepared.append(e)
+        ok = [i for i, p in enumerate(prepared) if not isinstance(p, Exception)]
+        if ok:
+            out = self.run(np.stack([prepared[i][0] for i in ok]), [prepared[i][1] for i in ok])
+            for row, i in enumerate(ok):
+                prepared[i] = self.prediction(out, row, requests[i].get("top_k", 5))
+        return prepared
+
+    def prediction(self, out: dict, row: int, top_k: int) -> Prediction:
+        """Row `row` of run()'s batched output -> that request's Prediction."""
+        probs = out["probs"][row]
         top = probs.topk(min(top_k, len(self.answers)))
-        words, word_w = merge_word_pieces(out["pieces"][0], out["text_attention"][0][out["mask"][0]].numpy())
+        words, word_w = merge_word_pieces(out["pieces"][row], out["text_attention"][row][out["mask"][row]].numpy())
         return Prediction(
             task=self.task, model=self.name,
             output=self.answers[int(probs.argmax())],
             scores={self.answers[int(i)]: float(p) for p, i in zip(top.values, top.indices)},
-            fusion_weights={m: float(w) for m, w in zip(self.modalities, out["fusion_weights"][0])},
-            attention={"image": out["image_attention"][0].numpy(), "text": word_w},
+            fusion_weights={m: float(w) for m, w in zip(self.modalities, out["fusion_weights"][row])},
+            attention={"image": out["image_attention"][row].numpy(), "text": word_w},
             tokens={"text": words},
             notes={
                 "image": "Question-guided spatial attention: the softmax weight the model gave each "
