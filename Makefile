@@ -37,6 +37,17 @@ bench: $(VENV)/.app-installed        ## latency of each built-in model, end to e
 load: $(VENV)/.app-installed         ## bounded load test: 16 clients x 200 requests on loopback -> $(OUT)/load.json
 	$(BIN)/python benchmarks/load.py --json $(OUT)/load.json
 
+# Retraining from scratch: make train TASK=classify (or vqa, caption, retrieve, generate; ARGS="--epochs 2").
+# The spoken-digit and spoken-caption trainers use every installed synthesiser; the committed checkpoints
+# were made with espeak-ng, flite and festival (with its kal and slt voices) installed: `make voices`.
+.PHONY: train voices
+train: $(VENV)/.app-installed          ## retrain TASK from scratch and rewrite checkpoints/TASK
+	@test -n "$(TASK)" || { echo "usage: make train TASK=classify [ARGS=...]"; exit 2; }
+	$(BIN)/python -m mmdemo.train $(TASK) $(ARGS)
+
+voices:                                  ## the speech synthesisers the trainers use (Debian/Ubuntu, needs root)
+	apt-get install -y espeak-ng flite festival festvox-kallpc16k festvox-us-slt-hts
+
 .PHONY: bench-backends
 bench-backends: $(VENV)/.app-installed   ## each pretrained backend's architecture (random weights) -> $(OUT)/backends.md
 	$(BIN)/python benchmarks/backends.py --out $(OUT)/backends

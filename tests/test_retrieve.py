@@ -126,10 +126,18 @@ def test_bad_queries_are_refused_with_a_message(model):
         model.predict(image=DRAWN[7], text="seven", gallery=gallery)
     with pytest.raises(MMDemoError, match="exactly one query"):
         model.predict(gallery=gallery)
-    with pytest.raises(MMDemoError, match="no speech encoder"):
-        model.predict(audio=str(paths.examples("classify", "seven_jackson.wav")), gallery=gallery, space="scenes")
     with pytest.raises(MMDemoError, match="No built-in gallery"):
         model.predict(text="seven", gallery="nope")
+
+
+def test_a_spoken_caption_finds_its_scene_caption(model):
+    """examples/retrieve/spoken-caption.wav: 'a small red circle above a large blue seven' read by an
+    espeak-ng voice of the test split (never heard in training)."""
+    captions = ["a small red circle above a large blue seven", "a large green triangle", "a small yellow two"]
+    pred = model.predict(audio=str(paths.examples("retrieve", "spoken-caption.wav")), gallery={"texts": captions},
+                         space="scenes", k=3)
+    assert pred.extras.query_modality == "audio" and pred.output == captions[0]
+    assert pred.scores[f"1. {captions[0]}"] > pred.scores[f"2. {pred.extras.results[1].name}"]
 
 
 def test_checkpoint_is_small_and_has_a_card():

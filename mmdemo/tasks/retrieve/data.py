@@ -52,9 +52,24 @@ def file_hash(*files) -> str:
     return h.hexdigest()[:12]
 
 
-def frozen_hash() -> str:
-    """The frozen encoders' weights (classify + caption checkpoints): feature caches carry it."""
-    return file_hash(paths.checkpoints("classify", "model.safetensors"), paths.checkpoints("caption", "model.safetensors"))
+@lru_cache(maxsize=None)
+def tensors_hash(task: str, prefix: str = "") -> str:
+    """The weights of checkpoints/TASK whose names start with `prefix` (names and bytes, in name order):
+    a cache stays valid when other parts of that checkpoint are retrained (e.g. classify's fusion heads)."""
+    from safetensors.numpy import load_file
+    tensors = load_file(str(paths.checkpoints(task, "model.safetensors")))
+    h = hashlib.sha256()
+    for name in sorted(k for k in tensors if k.startswith(prefix)):
+        h.update(name.encode())
+        h.update(np.ascontiguousarray(tensors[name]).tobytes())
+    return h.hexdigest()[:12]
+
+
+def frozen_hash(space: str = "both") -> str:
+    """What a feature cache depends on: the classifier's encoders (digits), the captioner (scenes), or both."""
+    parts = {"digits": [("classify", "encoders.")], "scenes": [("caption", "")]}
+    keys = parts["digits"] + parts["scenes"] if space == "both" else parts[space]
+    return hashlib.sha256("".join(tensors_hash(*k) for k in keys).encode()).hexdigest()[:12]
 
 
 def cached(name: str, make):
@@ -106,7 +121,7 @@ def digit_train_features(nets: FrozenNets, seed: int = 0, n_images: int = 20000,
                 "text": encode_digits(nets, "text", texts), "text_y": y_txt,
                 "audio": encode_digits(nets, "audio", views), "audio_y": np.tile(y_aud, audio_views + 1),
                 "audio_speaker": np.array(who * (audio_views + 1))}
-    return cached(f"train-digits-{frozen_hash()}-{seed}-{n_images}-{n_texts}-{audio_views}-{synthetic_every}", make)
+    return cached(f"train-digits-{frozen_hash('digits')}-{seed}-{n_images}-{n_texts}-{audio_views}-{synthetic_every}", make)
 
 
 # ---------------------------------------------------------------------------------------- scenes
@@ -155,4 +170,4 @@ def scene_features(nets: FrozenNets, split: str, n: int, seed: int, first: int |
         images, captions = images[:first], captions[:first]
         print(f"retrieve: encoding {len(images)} {split} scenes and captions", flush=True)
         return {"regions": scene_regions(nets.caption, images), "captions": np.array(captions)}
-    return cached(f"scenes-{frozen_hash()}-{split}-{n}-{seed}-{first}", make)
+    return cached(f"scenes-{frozen_hash('scenes')}-{split}-{n}-{seed}-{first}", make)

@@ -8,7 +8,8 @@ and the clips of HELD_OUT_SPEAKER (its 50 test clips, and all 500) searched with
 without that speaker; image -> text (1,000 phrasings) and image -> speech (250 test clips).
 Scenes (a hit = the retrieved item has exactly the query's caption; captions are unique except for
 some single-object images): the first 1,000 test scenes (seed 1, unseen) and 1,000 scenes that each
-hold a colour-noun pair never seen in training, caption <-> image.
+hold a colour-noun pair never seen in training, caption <-> image; the test captions also spoken by
+synthetic voices never heard in training (spoken.py), spoken caption <-> image.
 Zero-shot: every MNIST test image labelled by its nearest digit text prototype, next to the classifier's
 own image head on the same images.
 """
@@ -87,7 +88,21 @@ def scene_metrics(model, limit: int | None) -> dict:
         out[split] = {"caption_to_image": recall(txt, img, captions, captions),
                       "image_to_caption": recall(img, txt, captions, captions),
                       "unique_captions": len(set(captions))}
+        if split == "test":
+            out[split] |= spoken_metrics(model, captions, img)
     return out
+
+
+@torch.no_grad()
+def spoken_metrics(model, captions: list[str], img: torch.Tensor) -> dict:
+    """The test captions read by synthetic voices the speech tower never heard (spoken.py)."""
+    from ...nn.audio import pad_vectors
+    from .data import SCENE_SEED
+    from .spoken import spoken_vectors
+    vectors = spoken_vectors(model.frozen.classify.encoders["audio"], captions, "test", SCENE_SEED)
+    speech = model.net.embed_scenes("audio", *pad_vectors([torch.from_numpy(v) for v in vectors]))
+    return {"spoken_caption_to_image": recall(speech, img, captions, captions),
+            "image_to_spoken_caption": recall(img, speech, captions, captions)}
 
 
 def evaluate(model, limit: int | None = None) -> dict:
@@ -106,6 +121,8 @@ def report(m: dict) -> str:
             ("digits image -> text", d["image_to_text"]), ("digits image -> speech", d["image_to_speech"]),
             ("scenes caption -> image", s["test"]["caption_to_image"]),
             ("scenes image -> caption", s["test"]["image_to_caption"]),
+            ("scenes spoken caption (unheard voices) -> image", s["test"]["spoken_caption_to_image"]),
+            ("scenes image -> spoken caption", s["test"]["image_to_spoken_caption"]),
             ("held-out pairs caption -> image", s["heldout"]["caption_to_image"]),
             ("held-out pairs image -> caption", s["heldout"]["image_to_caption"])]
     lines = ["| search | R@1 | R@5 | R@10 | queries / gallery |", "|---|---|---|---|---|"]

@@ -27,6 +27,7 @@ GALLERIES = {
     "scenes-test": ("scenes", "Test scenes (1,000 unseen)"),
     "scene-captions": ("scenes", "Test scene captions (1,000)"),
     "scenes-all": ("scenes", "Test scenes and their captions (2,000)"),
+    "spoken-captions": ("scenes", "Test scene captions spoken by unheard synthetic voices (300)"),
 }
 MAX_GALLERY_FILES, MAX_GALLERY_TEXTS = 64, 256
 INDEX_MIN = 4096          # galleries at least this big are searched with faiss (exact inner product)
@@ -87,13 +88,24 @@ def scene_gallery(images: bool = True, captions: bool = True, n: int = 1000) -> 
     return out
 
 
+def spoken_caption_gallery(n: int = 300) -> RawGallery:
+    """The first n test captions, each read by a synthetic voice the speech tower never heard."""
+    from .data import SCENE_SEED, scene_set
+    from .spoken import spoken_captions
+    _, texts = scene_set("test", 2000, SCENE_SEED)
+    waves, voices = spoken_captions(texts[:n], "test", SCENE_SEED)
+    return RawGallery("scenes", ["audio"] * n, texts[:n], [f"'{t}' ({v.split(':')[1]})" for t, v in zip(texts, voices)],
+                      waves)
+
+
 def builtin_items(name: str) -> RawGallery:
     if name not in GALLERIES:
         raise MMDemoError(f"No built-in gallery {name!r}; choose one of {', '.join(GALLERIES)}.")
     makers = {"mnist-test": mnist_gallery, "fsdd-test": fsdd_gallery, "digit-texts": text_gallery,
               "digits-all": lambda: mnist_gallery(1000) + fsdd_gallery() + text_gallery(500),
               "scenes-test": lambda: scene_gallery(captions=False),
-              "scene-captions": lambda: scene_gallery(images=False), "scenes-all": scene_gallery}
+              "scene-captions": lambda: scene_gallery(images=False), "scenes-all": scene_gallery,
+              "spoken-captions": spoken_caption_gallery}
     return makers[name]()
 
 

@@ -5,8 +5,9 @@ Two spaces, one checkpoint (checkpoints/retrieve):
   digits  MNIST image <-> digit phrasing <-> spoken digit: one linear head per modality over the
           tri-modal classifier's frozen pooled vectors (image CNN 64-d, character CNN 96-d, audio
           encoder over Google's speech embedding 128-d) -> 64-d, L2-normalised;
-  scenes  composed scene <-> its caption: a one-layer Transformer over the captioner's frozen 6x6
-          region features, and one over MiniLM's frozen word-piece embeddings, each pooled by
+  scenes  composed scene <-> its caption <-> the caption spoken: a one-layer Transformer over the
+          captioner's frozen 6x6 region features, one over MiniLM's frozen word-piece embeddings, and a
+          two-layer one over the frozen speech-embedding vectors (80 ms steps), each pooled by
           attention and projected linearly -> 64-d.
 Every tower ends in attention pooling + a linear map, so a cosine similarity splits exactly into one
 term per region (or word piece, or speech step): sim = sum_i a_i q.(W h_i) / |e| + q.b / |e|. The
@@ -38,7 +39,7 @@ from .gallery import VectorIndex, builtin_items, user_items
 
 EMBED_DIM = 64
 DIGIT_FEATURES = {"image": 64, "text": 96, "audio": 128}     # the classifier's pooled vectors
-REGION_DIM, PIECE_DIM = 256, 384                             # captioner regions, MiniLM embeddings
+REGION_DIM, PIECE_DIM, SPEECH_DIM = 256, 384, 96             # captioner regions, MiniLM embeddings, speech vectors
 
 
 class Tower(nn.Module):
@@ -70,15 +71,16 @@ class RetrieveNet(nn.Module):
     """The trained part: the digit heads (and the same heads trained without one FSDD speaker, for
     the unseen-speaker measurement), the scene towers, and a learned temperature per space."""
 
-    def __init__(self, dim: int = EMBED_DIM, scene_dim: int = 64, scene_layers: int = 1):
+    def __init__(self, dim: int = EMBED_DIM, scene_dim: int = 64, scene_layers: int = 1, speech_layers: int = 2):
         super().__init__()
         self.digits = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in DIGIT_FEATURES.items()})
         self.digits_loso = nn.ModuleDict({m: nn.Linear(d, dim) for m, d in DIGIT_FEATURES.items()})
         self.scenes = nn.ModuleDict({"image": Tower(REGION_DIM, scene_dim, scene_layers, dim),
-                                     "text": Tower(PIECE_DIM, scene_dim, scene_layers, dim)})
+                                     "text": Tower(PIECE_DIM, scene_dim, scene_layers, dim),
+                                     "audio": Tower(SPEECH_DIM, scene_dim, speech_layers, dim)})
         # CLIP's temperature: logit scale = exp(t), t learned, initialised at 1/0.07, capped at 100
         self.log_scale = nn.ParameterDict({s: nn.Parameter(torch.tensor(math.log(1 / 0.07)))
-                                           for s in ("digits", "digits_loso", "scenes")})
+                                           for s in ("digits", "digits_loso", "scenes", "scenes_speech")})
 
     def scale(self, space: str) -> torch.Tensor:
         return self.log_scale[space].clamp(max=math.log(100)).exp()
@@ -223,8 +225,8 @@ class Retriever:
         if modality == "text":
             states, mask, _ = caption_states(list(items))
             return self.net.embed_scenes("text", torch.from_numpy(states), torch.from_numpy(mask))
-        raise MMDemoError("The scenes space has no speech encoder (spoken captions were not trained): "
-                          "search the scenes with an image or a text.")
+        from ...nn.audio import clip_vectors, pad_vectors        # a spoken caption
+        return self.net.embed_scenes("audio", *pad_vectors(clip_vectors(self.frozen.classify.encoders["audio"], items)))
 
     def embed_gallery(self, raw) -> torch.Tensor:
         out = torch.zeros(len(raw.items), EMBED_DIM)
@@ -280,8 +282,6 @@ class Retriever:
             return m, self.prepare_image(space, image)
         if m == "text":
             return m, load_text(text, "query")
-        if space == "scenes":
-            self.embed("scenes", "audio", [None])          # raises: no speech in the scenes space
         return m, load_audio(audio, target_rate=16000, notes=notes)[1]
 
     @torch.no_grad()

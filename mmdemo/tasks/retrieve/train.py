@@ -1,10 +1,11 @@
 """Train the search space's heads from scratch and write checkpoints/retrieve (weights, config, card).
 
-    python -m mmdemo.train retrieve [--threads 1] [--digit-steps 600] [--scene-epochs N] [--scenes 5000]
+    python -m mmdemo.train retrieve [--threads 1] [--digit-steps 600] [--epochs 12] [--scenes 5000] [--speech-epochs 20]
 
 The encoders stay frozen; their features are computed once and cached (.cache/retrieve/, keyed by the
 encoders' hash), so training is only the heads: the digit heads (twice: on all five FSDD speakers, and
-without HELD_OUT_SPEAKER for the unseen-speaker figure) and the two scene towers.
+without HELD_OUT_SPEAKER for the unseen-speaker figure), the two scene towers, then the scene speech tower
+on the training captions read by synthetic voices (spoken.py; the voices of the test captions are others).
 """
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from ...checkpoint import Trained
 from ...nn.fit import fit
 from .data import HELD_OUT_SPEAKER, caption_states, digit_train_features, frozen_nets, scene_features
 from .model import RetrieveNet, info_nce
+from .spoken import spoken_vectors
 
 DIGIT_PAIRS = [("image", "text"), ("image", "audio"), ("text", "audio")]
 
@@ -27,6 +29,7 @@ def add_arguments(ap) -> None:
     ap.add_argument("--digit-steps", type=int, default=600, help="steps of the digit heads (batch 512)")
     ap.add_argument("--scenes", type=int, default=5000, help="training scenes (their features are cached)")
     ap.add_argument("--scene-batch", type=int, default=256)
+    ap.add_argument("--speech-epochs", type=int, default=20, help="epochs of the scene speech tower")
 
 
 def class_batches(labels: dict, rng, batch: int, steps: int):
@@ -130,8 +133,47 @@ def train_scene_towers(net: RetrieveNet, sc: dict, epochs: int, batch: int = 256
     return fit(net, batches, loss, n // batch, epochs, lr=lr, params=params, name="retrieve scenes")
 
 
+def train_scene_speech(net: RetrieveNet, sc: dict, vectors: list, epochs: int = 20, batch: int = 256,
+                       seed: int = 0, lr: float = 2e-3) -> dict:
+    """The scene speech tower, after the image and caption towers (frozen here): each spoken caption is
+    pulled to its scene's image embedding and its caption's embedding (symmetric InfoNCE with each,
+    scenes with identical captions all positives), so speech lands where that scene already is."""
+    from ...nn.audio import pad_vectors
+    rng = np.random.default_rng(seed)
+    captions = [str(c) for c in sc["captions"]]
+    with torch.no_grad():
+        img = net.embed_scenes("image", torch.from_numpy(sc["regions"]).float())
+        states, mask, _ = caption_states(captions)
+        txt = net.embed_scenes("text", torch.from_numpy(states), torch.from_numpy(mask))
+    speech, valid = pad_vectors([torch.from_numpy(v) for v in vectors])
+    group = torch.from_numpy(np.unique(captions, return_inverse=True)[1])
+    img, txt, speech, valid, group = (t.to(parallel.train_device()) for t in (img, txt, speech, valid, group))
+
+    lengths = valid.sum(1).cpu().numpy()
+
+    def batches(epoch):
+        """Batches of clips of similar length (in a random order), cut to their longest clip: the
+        padded length, and so the cost, follows each batch's own clips."""
+        order = np.argsort(lengths + rng.random(len(lengths)) * 4, kind="stable")   # length, shuffled within ties
+        chunks = [order[s:s + batch] for s in range(0, len(order) - batch + 1, batch)]
+        for i in rng.permutation(len(chunks)):
+            yield torch.from_numpy(chunks[i])
+
+    def loss(rows):
+        t = int(lengths[rows.cpu().numpy()].max())
+        e = net.embed_scenes("audio", speech[rows, :t], valid[rows, :t])
+        same = group[rows][:, None] == group[rows][None, :]
+        scale = net.scale("scenes_speech")
+        value = (info_nce(e, img[rows], scale, same) + info_nce(e, txt[rows], scale, same)) / 2
+        hit = same[torch.arange(len(rows)), (e @ img[rows].T).argmax(1)].float().mean()
+        return value, {"speech_to_image_top1": hit, "scale": scale.detach()}
+
+    params = list(net.scenes["audio"].parameters()) + [net.log_scale["scenes_speech"]]
+    return fit(net, batches, loss, len(captions) // batch, epochs, lr=lr, params=params, name="retrieve speech")
+
+
 def train(epochs: int | None = None, seed: int = 0, digit_steps: int = 600, scenes: int = 5000,
-          scene_batch: int = 256) -> Trained:
+          scene_batch: int = 256, speech_epochs: int = 20) -> Trained:
     from .evaluate import evaluate
     from .model import Retriever
     epochs = epochs or 12
@@ -140,17 +182,20 @@ def train(epochs: int | None = None, seed: int = 0, digit_steps: int = 600, scen
     nets = frozen_nets()
     feats = digit_train_features(nets, seed)
     sc = scene_features(nets, "train", scenes, seed)
+    spoken = spoken_vectors(nets.classify.encoders["audio"], [str(c) for c in sc["captions"]], "train", seed)
     t_feat = time.perf_counter() - t0
     print(f"retrieve: frozen features ready in {t_feat:.0f} s", flush=True)
     net = RetrieveNet()
-    config = {"task": "retrieve", "architecture": {"dim": 64, "scene_dim": 64, "scene_layers": 1},
+    config = {"task": "retrieve", "architecture": {"dim": 64, "scene_dim": 64, "scene_layers": 1, "speech_layers": 2},
               "training": {"seed": seed, "digit_steps": digit_steps, "scene_epochs": epochs, "scenes": scenes,
-                           "scene_batch": scene_batch, "held_out_speaker": HELD_OUT_SPEAKER}}
+                           "scene_batch": scene_batch, "speech_epochs": speech_epochs,
+                           "held_out_speaker": HELD_OUT_SPEAKER}}
     t1 = time.perf_counter()
     train_digit_heads(net, feats, "digits", None, digit_steps, seed=seed)
     train_digit_heads(net, feats, "digits_loso", HELD_OUT_SPEAKER, digit_steps, seed=seed)
     t_digits = time.perf_counter() - t1
     train_scene_towers(net, sc, epochs, scene_batch, seed)
+    train_scene_speech(net, sc, spoken, speech_epochs, scene_batch, seed)
     t_train = time.perf_counter() - t1
     metrics = evaluate(Retriever(net.eval(), config, "digits-scenes"))
     config["metrics"] = metrics
