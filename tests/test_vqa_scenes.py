@@ -107,6 +107,19 @@ def test_checkpoint_loads_with_shape_checks(scene_model):
     assert scene_model.config["answers"] == sq.ANSWERS
 
 
+def test_frozen_cnn_is_the_captioners(scene_model):
+    """Trained with a frozen CNN (the default): its image encoder is checkpoints/caption's, bit for bit."""
+    from safetensors.torch import load_file
+
+    from mmdemo import paths
+    if not scene_model.config["training"].get("image_cnn", "").startswith("frozen"):
+        pytest.skip("this checkpoint trained its CNN")
+    caption = load_file(str(paths.checkpoints("caption") / "model.safetensors"))
+    mine = load_file(str(paths.checkpoints("vqa-scenes") / "model.safetensors"))
+    names = [k for k in caption if k.startswith("image.")]
+    assert names and all(mine[k].equal(caption[k]) for k in names)
+
+
 def test_predict_returns_a_map_and_word_weights_per_hop(scene_model):
     p = scene_model.predict(image=TWO_HOP, text="what colour is the digit left of the triangle?")
     hops = len(scene_model.net.hops)
