@@ -51,8 +51,9 @@ Licences: MNIST (LeCun, Cortes, Burges) CC BY-SA 3.0; easy-VQA (Victor Zhou) MIT
   questions a prior answers ("is seven an odd number?") **{m['gate']['image_weight_prior']:.3f}**.
 - Latency: {m['latency_ms_per_question']} ms per question (median, predict() incl. MiniLM).
 
-Training: {t['epochs']} epochs, seed {t['seed']}, {t['seconds']:.0f} s wall time including rendering the scenes and
-encoding the questions, on {t['machine']} (a shared 2-core CPU).
+Training: {t['epochs']} epochs, seed {t['seed']}, {t['seconds']:.0f} s wall time from the start of train() (rendered scenes
+and question encodings come from .cache when present, else they are made first; the frozen CNN's grid is
+always computed), on {t['machine']} (a shared 2-core CPU).
 
 ## Reproduce
 ```

@@ -82,7 +82,7 @@ def frozen_caption_grid(net, images: torch.Tensor, batch: int = 250) -> tuple[to
 
 def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_scene: int = 6,
           distinct: int = 10000, images_per_step: int = 32, lr: float = 3e-3, hops: int = 2,
-          attention_weight: float = 0.5, object_weight: float = 0.5, gate_cost: float = 0.0,
+          attention_weight: float = 0.5, object_weight: float = 0.5, gate_cost: float = 0.02,
           frozen_cnn: bool = True) -> Trained:
     from ...datasets.scenes import NOUNS, OBJECT_COLORS, build
     from ...nn.text import MiniLMEncoder
@@ -90,7 +90,7 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_sc
     from .scene_model import NAME, SceneVQAModel, SceneVQANet
     from .scene_questions import ANSWERS, questions_for
 
-    epochs = epochs or 8
+    epochs = epochs or 10
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     t_start = time.perf_counter()

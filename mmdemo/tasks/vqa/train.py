@@ -26,6 +26,8 @@ def add_arguments(ap) -> None:
     ap.add_argument("--paraphrases", choices=["original", "extended"], default="original",
                     help="easyvqa training templates: original (what checkpoints/vqa was trained with) or "
                          "extended (+ conjunctions, negated conjunctions, shape properties)")
+    ap.add_argument("--gate-cost", type=float, default=None,
+                    help="scenes: cost on the gate's image weight (default: scene_train.train's)")
 
 
 def checkpoint_folder(model: str = "easyvqa", **_):
@@ -73,10 +75,10 @@ def training_data(paraphrase_images: int, seed: int, paraphrase_set: str = "orig
 
 def train(epochs: int | None = None, seed: int = 0, images_per_step: int = 16, lr: float = 3e-3,
           paraphrase_images: int = 400, attention_weight: float = 0.5, model: str = "easyvqa",
-          paraphrases: str = "original") -> Trained:
+          paraphrases: str = "original", gate_cost: float | None = None) -> Trained:
     if model == "scenes":
         from .scene_train import train as train_scenes
-        return train_scenes(epochs, seed)
+        return train_scenes(epochs, seed, **({} if gate_cost is None else {"gate_cost": gate_cost}))
     from ...nn.text import MiniLMEncoder
     from .evaluate import evaluate
     from .model import VQAModel, VQANet
