@@ -144,7 +144,6 @@ def test_two_hop_answer_finds_the_triangle_then_the_digit(scene_model):
     objects = sq.scene_objects(data, 4)
     p = scene_model.predict(image=data["images"][4], text="what colour is the digit left of the triangle?")
     assert p.output == "brown"
-    triangle = next(o for o in objects if o["noun"] == "triangle")
     digit = next(o for o in objects if o["color"] == "brown")
     mass = {o["noun"]: float((p.attention["hop1"] * box_cells(np.array(o["box"]))).sum()) for o in objects}
     assert max(mass, key=mass.get) == "triangle", mass
