@@ -7,7 +7,7 @@ from PIL import Image
 from safetensors.torch import load_file, save_file
 
 from mmdemo import MMDemoError, Prediction, paths
-from mmdemo.datasets.easyvqa import TEST_PARAPHRASES, load_split, make_paraphrases
+from mmdemo.datasets.easyvqa import ORIGINAL_TEST_TEMPLATES, TEST_PARAPHRASES, load_split, make_paraphrases
 from mmdemo.tasks.vqa.evaluate import evaluate as evaluate_vqa
 from mmdemo.tasks.vqa.model import VQAModel
 
@@ -71,7 +71,11 @@ def test_committed_checkpoint_quality_on_fixed_slice(vqa_model):
     assert metrics["accuracy"] >= 0.99
     assert min(metrics["accuracy_per_type"].values()) >= 0.97
     assert metrics["grounding"]["peak_on_object"] >= 0.9            # the heatmap points at the shape
-    assert metrics["paraphrases"]["n"] == 10 * len(TEST_PARAPHRASES) >= 500
+    assert metrics["paraphrases"]["n"] == 10 * ORIGINAL_TEST_TEMPLATES >= 500   # the published 56 templates
+    assert metrics["paraphrases_all"]["n"] == 10 * len(TEST_PARAPHRASES)
+    # the original templates' questions are the same with or without the new ones after them
+    assert metrics["paraphrases"]["accuracy"] == pytest.approx(
+        json.loads((paths.checkpoints("vqa") / "config.json").read_text())["metrics"]["paraphrases"]["accuracy"])
 
 
 def test_model_card_reports_the_committed_metrics():
@@ -103,3 +107,13 @@ def test_paraphrase_sets_are_deterministic_and_disjoint():
     assert a[0] == b[0] and a[1] == b[1] and np.array_equal(a[2], b[2])
     assert not {t for t, _ in TEST_PARAPHRASES} & {t for t, _ in TRAIN_PARAPHRASES}
     assert len(TEST_PARAPHRASES) >= 50
+
+
+def test_default_training_templates_are_the_committed_checkpoints():
+    """`python -m mmdemo.train vqa` reproduces checkpoints/vqa: the original templates unless --paraphrases extended."""
+    from mmdemo.datasets.easyvqa import TRAIN_PARAPHRASES, train_paraphrases
+    config = json.loads((paths.checkpoints("vqa") / "config.json").read_text())["training"]
+    assert len(train_paraphrases(config.get("paraphrase_set", "original"))) == config["paraphrase_templates"]
+    assert train_paraphrases("extended") == TRAIN_PARAPHRASES
+    with pytest.raises(ValueError):
+        train_paraphrases("more")

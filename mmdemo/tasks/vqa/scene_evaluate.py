@@ -100,10 +100,10 @@ def evaluate(model, limit: int | None = None) -> dict:
 def report(m: dict) -> str:
     lines = [f"scene VQA ({m['model']}): {m['accuracy']:.4f} on {m['n']:,} questions about unseen test scenes"]
     lines += [f"  {f:12s} {a:.4f}  (n={m['n_per_family'][f]})" for f, a in m["accuracy_per_family"].items()]
-    lines += [f"held-out templates {m['heldout_templates']['accuracy']:.4f} (n={m['heldout_templates']['n']}), "
-              f"held-out colour-noun pairs {m['heldout_pairs']['accuracy']:.4f} (n={m['heldout_pairs']['n']})",
+    lines += [(f"held-out templates {m['heldout_templates']['accuracy']:.4f} (n={m['heldout_templates']['n']}), "
+              f"held-out colour-noun pairs {m['heldout_pairs']['accuracy']:.4f} (n={m['heldout_pairs']['n']})"),
               f"grounding (last hop's peak in the object's box) {m['grounding']['last_hop_peak_in_box']:.4f}",
-              f"gate image weight: questions that need the image {m['gate']['image_weight_needs_image']:.3f}, "
-              f"prior questions {m['gate']['image_weight_prior']:.3f}",
+              (f"gate image weight: questions that need the image {m['gate']['image_weight_needs_image']:.3f}, "
+              f"prior questions {m['gate']['image_weight_prior']:.3f}"),
               f"latency {m['latency_ms_per_question']} ms per question"]
     return "\n".join(lines)

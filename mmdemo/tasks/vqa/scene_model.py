@@ -69,14 +69,19 @@ class SceneVQANet(nn.Module):
         # training aid (multi-task): name each object's noun and colour from its box's mean region feature
         self.object_head = nn.Linear(dim, n_nouns + n_colors)
 
-    def regions(self, images):
-        grid, _ = self.image(with_coordinates(images))
+    def cnn_grid(self, images):
+        """images (N, 3, 96, 96) in 0..1 -> the CNN's region grid (N, 144, widths[-1])."""
+        return self.image(with_coordinates(images))[0]
+
+    def regions(self, images=None, grid=None):
+        grid = self.cnn_grid(images) if grid is None else grid
         return self.region_proj(grid) + self.position(self.centres)
 
-    def forward(self, images, q_states, q_mask, image_index=None, object_cells=None):
+    def forward(self, images, q_states, q_mask, image_index=None, object_cells=None, grid=None):
         """images (N, 3, 96, 96) in 0..1; q_states (B, L, 384), q_mask (B, L); image_index (B,) picks each
-        question's image. object_cells (N, K, 144) 0/1 (training only) adds the object head's logits."""
-        regions = self.regions(images)
+        question's image. object_cells (N, K, 144) 0/1 (training only) adds the object head's logits.
+        grid: the CNN grid of the images, precomputed (training with a frozen CNN); images are then unused."""
+        regions = self.regions(images, grid)
         words = self.text_proj(q_states)
         q, _ = self.text_pool(words, q_mask)
         memory, word_maps, region_maps, fits = q, [], [], []

@@ -23,29 +23,35 @@ FOLDERS = {"easyvqa": "vqa", "scenes": "vqa-scenes"}     # --model -> checkpoint
 def add_arguments(ap) -> None:
     ap.add_argument("--model", choices=list(FOLDERS), default="easyvqa",
                     help="easyvqa: easyvqa-gated (checkpoints/vqa); scenes: scenes-multihop (checkpoints/vqa-scenes)")
+    ap.add_argument("--paraphrases", choices=["original", "extended"], default="original",
+                    help="easyvqa training templates: original (what checkpoints/vqa was trained with) or "
+                         "extended (+ conjunctions, negated conjunctions, shape properties)")
+    ap.add_argument("--gate-cost", type=float, default=None,
+                    help="scenes: cost on the gate's image weight (default: scene_train.train's)")
 
 
 def checkpoint_folder(model: str = "easyvqa", **_):
     return paths.checkpoints(FOLDERS[model])
 
 
-def training_data(paraphrase_images: int, seed: int) -> dict:
+def training_data(paraphrase_images: int, seed: int, paraphrase_set: str = "original") -> dict:
     """easy-VQA's train split + paraphrased questions, as tensors: the images, each question's MiniLM
     states (MiniLM is frozen: every distinct question is encoded once), answers, and the multi-task and
     attention-supervision targets."""
     from ...datasets.easyvqa import (
         COLORS,
         SHAPES,
-        TRAIN_PARAPHRASES,
         answers,
         load_split,
         make_paraphrases,
         object_cells,
+        train_paraphrases,
     )
     from ...nn.text import MiniLMEncoder
     from .model import to_tensor
     split = load_split("train")
-    pq, pa, prow = make_paraphrases(TRAIN_PARAPHRASES, split.attributes, paraphrase_images, seed)
+    templates = train_paraphrases(paraphrase_set)
+    pq, pa, prow = make_paraphrases(templates, split.attributes, paraphrase_images, seed)
     questions, gold = split.questions + pq, split.answers + pa
     rows = np.concatenate([split.image_index, prow])
     answer_list = answers()
@@ -64,14 +70,15 @@ def training_data(paraphrase_images: int, seed: int) -> dict:
             "on_object": torch.from_numpy(object_cells(split.images)).float(),
             "by_image": [np.flatnonzero(rows == r) for r in range(len(split.images))],
             "n_shapes": len(SHAPES), "n_attributes": len(SHAPES) + len(COLORS),
-            "paraphrase_templates": len(TRAIN_PARAPHRASES)}
+            "paraphrase_templates": len(templates)}
 
 
 def train(epochs: int | None = None, seed: int = 0, images_per_step: int = 16, lr: float = 3e-3,
-          paraphrase_images: int = 400, attention_weight: float = 0.5, model: str = "easyvqa") -> Trained:
+          paraphrase_images: int = 400, attention_weight: float = 0.5, model: str = "easyvqa",
+          paraphrases: str = "original", gate_cost: float | None = None) -> Trained:
     if model == "scenes":
         from .scene_train import train as train_scenes
-        return train_scenes(epochs, seed)
+        return train_scenes(epochs, seed, **({} if gate_cost is None else {"gate_cost": gate_cost}))
     from ...nn.text import MiniLMEncoder
     from .evaluate import evaluate
     from .model import VQAModel, VQANet
@@ -80,7 +87,7 @@ def train(epochs: int | None = None, seed: int = 0, images_per_step: int = 16, l
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     t_start = time.perf_counter()
-    d = training_data(paraphrase_images, seed)
+    d = training_data(paraphrase_images, seed, paraphrases)
     where = parallel.train_device()
     on_device = parallel.to_device(d, where)     # a copy of the tensors where the model trains
     arch = {"n_answers": len(d["answers"]), "text_dim": MiniLMEncoder.dim, "dim": 256, "widths": [24, 48, 96],
@@ -115,6 +122,7 @@ def train(epochs: int | None = None, seed: int = 0, images_per_step: int = 16, l
     config = {"task": "vqa", "architecture": arch, "answers": d["answers"],
               "training": {"epochs": epochs, "seed": seed, "images_per_step": images_per_step, "lr": lr,
                            "paraphrase_images": paraphrase_images, "paraphrase_templates": d["paraphrase_templates"],
+                           "paraphrase_set": paraphrases,
                            "attention_weight": attention_weight, "seconds": round(train_seconds, 1),
                            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"},
               "metrics": evaluate(VQAModel(net.eval(), d["answers"], "easyvqa-gated"))}
