@@ -118,6 +118,7 @@ def main(argv=None):
     demo.launch(server_name=args.host, server_port=args.port, share=args.share, ssr_mode=False,
                 max_file_size=MAX_FILE_BYTES, footer_links=["api"], show_error=True,
                 **server.launch_kwargs(demo, CACHE_SECONDS))   # body limits, per-client share, sweeper
+    server.last_sweep(demo)      # launch() returned (Ctrl-C, SIGTERM): no request's file outlives the app
 
 
 if __name__ == "__main__":

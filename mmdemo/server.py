@@ -333,7 +333,8 @@ def forget_queue_entries(queue, session_id: str) -> None:
 
 def sweeper(demo, cache_seconds: float):
     """A lifespan for Gradio's App: sweep the upload folder at start-up, then every
-    min(cache_seconds, 60) s sweep files and every 5 s idle sessions; a last file sweep at shutdown."""
+    min(cache_seconds, 60) s sweep files and every 5 s idle sessions; at shutdown a last sweep of every
+    file but the kept ones, however new (a request's upload or output; the process is going away)."""
     folder = upload_folder()
     every = max(1.0, min(cache_seconds, 60.0))
 
@@ -357,8 +358,15 @@ def sweeper(demo, cache_seconds: float):
             yield
         finally:
             task.cancel()
-            sweep_files(folder, cache_seconds, kept_files(demo))
+            sweep_files(folder, 0.0, kept_files(demo))   # stopping: no request's file is needed any more
     return lifespan
+
+
+def last_sweep(demo) -> None:
+    """Every file of the upload folder but the kept ones, however new, once the server has stopped:
+    Gradio's close() waits only 5 s for its server thread, so with requests in flight the lifespan's
+    own last sweep may never run before the process exits."""
+    sweep_files(upload_folder(), 0.0, kept_files(demo))
 
 
 # ---------------------------------------------------------------- unknown api names

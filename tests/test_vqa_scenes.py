@@ -151,6 +151,20 @@ def test_two_hop_answer_finds_the_triangle_then_the_digit(scene_model):
     assert box_cells(np.array(digit["box"]))[peak]
 
 
+def test_concurrent_requests_share_a_forward_pass(scene_model):
+    """predict_batch (what the app's Batcher calls) answers each request as predict does, per hop; a bad
+    question fails only its own request."""
+    from mmdemo import MMDemoError
+    questions = ["what colour is the digit left of the triangle?", "how many shapes are there?"]
+    batch = scene_model.predict_batch([dict(image=TWO_HOP, text=q) for q in questions] + [dict(image=TWO_HOP, text="")])
+    assert isinstance(batch[2], MMDemoError)
+    for q, got in zip(questions, batch):
+        alone = scene_model.predict(image=TWO_HOP, text=q)
+        assert got.output == alone.output and got.attention.keys() == alone.attention.keys()
+        for key in alone.attention:
+            assert np.allclose(got.attention[key], alone.attention[key], atol=1e-5)
+
+
 def test_panel_shows_every_hop(client):
     from gradio_client import handle_file
     from PIL import Image

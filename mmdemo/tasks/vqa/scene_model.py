@@ -18,7 +18,6 @@ from torch import nn
 from ... import paths
 from ...datasets.scenes import CANVAS
 from ...errors import MMDemoError
-from ...inputs import load_text
 from ...nn.fusion import GatedFusion
 from ...nn.image import ConvGridEncoder, grid_centres, with_coordinates
 from ...nn.pooling import AttentionPool
@@ -107,21 +106,21 @@ class SceneVQAExtras:
 
 class SceneVQAModel(VQAModel):
     """A ready scene VQA model: `predict(image=..., text=...)` -> Prediction with one map per hop.
-    Loading, image preparation and the batched run() are VQAModel's."""
+    Loading, image preparation, predict / predict_batch and the batched run() are VQAModel's."""
     net_class, image_size = SceneVQANet, CANVAS
 
     def explain(self, *args, **kwargs):
         raise MMDemoError(f"The explanation tools below cover the easy-VQA model; {self.name} shows its own "
                           "per-hop maps, word weights and gate above.")
 
-    def predict(self, image=None, text=None, audio=None, top_k: int = 5) -> Prediction:
-        question = load_text(text, "question")
-        out = self.run(self.prepare_image(image)[None], [question])
-        probs = out["probs"][0]
+    def prediction(self, out: dict, row: int, top_k: int) -> Prediction:
+        """Row `row` of run()'s batched output -> that request's Prediction, one map per hop (VQAModel's
+        predict and predict_batch call this, so concurrent requests share a forward pass here too)."""
+        probs = out["probs"][row]
         top = probs.topk(min(top_k, len(self.answers)))
         grid = round(out["region_maps"].shape[-1] ** 0.5)
-        maps = out["region_maps"][0].reshape(-1, grid, grid).numpy()
-        hop_words = [merge_word_pieces(out["pieces"][0], w[out["mask"][0]].numpy()) for w in out["word_maps"][0]]
+        maps = out["region_maps"][row].reshape(-1, grid, grid).numpy()
+        hop_words = [merge_word_pieces(out["pieces"][row], w[out["mask"][row]].numpy()) for w in out["word_maps"][row]]
         words = hop_words[0][0]
         attention = {"image": maps[-1], "text": hop_words[-1][1],
                      **{f"hop{k + 1}": m for k, m in enumerate(maps)},
