@@ -34,7 +34,9 @@ def main(argv=None):
     options = {k: v for k, v in vars(args).items() if k not in ("task", "model", "limit", "json")}
     import mmdemo
     metrics = module.evaluate(mmdemo.load(args.task, args.model), args.limit, **options)
-    if not parallel.is_main():
+    main_process = parallel.is_main()
+    parallel.finish()
+    if not main_process:
         return
     if args.json:
         print(json.dumps(metrics))

@@ -39,6 +39,17 @@ def is_main() -> bool:
     return processes()[0] == 0
 
 
+def finish() -> None:
+    """End of a launched run: wait for every process, then close the process group. Left open, gloo's
+    threads can outlive the interpreter and abort the process at exit ('terminate called without an
+    active exception', SIGABRT) after the work is done. Nothing to do in a single process."""
+    if processes()[1] > 1:
+        import torch.distributed as dist
+        accelerator().wait_for_everyone()
+        if dist.is_initialized():
+            dist.destroy_process_group()
+
+
 def train_device() -> torch.device:
     """Where fit() puts the model: the accelerator's device under a launcher, else runtime.device()."""
     return accelerator().device if processes()[1] > 1 else device()   # MMDEMO_DEVICE=cuda:1 honoured alone

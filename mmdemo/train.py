@@ -59,6 +59,7 @@ def main(argv=None):
             checkpoint.save(out, trained.module, trained.config, trained.card, trained.files)
             print(json.dumps(trained.config.get("metrics", {}), indent=2))
             print(f"wrote {out}")
+    parallel.finish()
 
 
 if __name__ == "__main__":
