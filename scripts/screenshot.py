@@ -35,6 +35,20 @@ def save(page, out: Path) -> None:
     page.screenshot(path=str(out), full_page=True)
 
 
+def ask_vqa(page, image: str, question: str, answered: str, model: str | None = None) -> None:
+    """In the VQA tab: pick `model` (default: the tab's own), upload `image`, ask `question`, and wait
+    until the text `answered` shows (the answer's explanations are drawn by then)."""
+    page.get_by_role("button", name="Ask").wait_for(timeout=60_000)
+    if model:
+        page.get_by_label("VQA model").click()
+        page.get_by_role("option", name=model).click()
+    page.locator("input[type=file]").first.set_input_files(image)
+    page.get_by_role("textbox", name="Text (the question for VQA").fill(question)
+    page.get_by_role("button", name="Ask").click()
+    page.get_by_text(answered, exact=False).first.wait_for(timeout=60_000)
+    page.wait_for_timeout(1500)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--out", type=Path, default=paths.artifacts("screenshot.png"),
@@ -43,12 +57,7 @@ def main():
     ap.add_argument("--question", default="what color is the shape?")
     args = ap.parse_args()
     with app_page() as page:
-        page.get_by_role("button", name="Ask").wait_for(timeout=60_000)
-        page.locator("input[type=file]").first.set_input_files(args.image)
-        page.get_by_role("textbox", name="Text (the question for VQA").fill(args.question)
-        page.get_by_role("button", name="Ask").click()
-        page.get_by_text("Gate:", exact=False).first.wait_for(timeout=60_000)
-        page.wait_for_timeout(1500)
+        ask_vqa(page, args.image, args.question, answered="Gate:")
         save(page, args.out)
     print(f"wrote {args.out}")
 

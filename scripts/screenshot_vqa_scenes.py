@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from PIL import Image
-from screenshot import app_page, save
+from screenshot import app_page, ask_vqa, save
 
 from mmdemo.paths import ROOT
 
@@ -19,14 +19,7 @@ def main():
     ap.add_argument("--question", default="what colour is the digit left of the triangle?")
     args = ap.parse_args()
     with app_page(app_timeout=400) as page:
-        page.get_by_role("button", name="Ask").wait_for(timeout=60_000)
-        page.get_by_label("VQA model").click()
-        page.get_by_role("option", name="scenes-multihop").click()
-        page.locator("input[type=file]").first.set_input_files(args.image)
-        page.get_by_role("textbox", name="Text (the question for VQA").fill(args.question)
-        page.get_by_role("button", name="Ask").click()
-        page.get_by_text("One map per hop", exact=False).first.wait_for(timeout=60_000)
-        page.wait_for_timeout(1500)
+        ask_vqa(page, args.image, args.question, answered="One map per hop", model="scenes-multihop")
         save(page, args.out)
     picture = Image.open(args.out)                 # keep the answer, the hops, the words and the gate
     picture.crop((0, 0, picture.width, min(picture.height, 1120))).save(args.out)
