@@ -1,6 +1,7 @@
 """Security gates: safetensors-only checkpoints with shapes checked, no pickle / remote code in the
 code base, share link off by default, no file served from outside the app's own folders, uploads
 deleted from the server after a while (MMDEMO_CACHE_SECONDS)."""
+import os
 import re
 import time
 import urllib.error
@@ -81,7 +82,8 @@ def test_uploads_are_deleted_after_the_request(tmp_path):
     img.save(upload)                                # bytes no example has
     with serve.running_app(env={"GRADIO_TEMP_DIR": str(cache), "MMDEMO_CACHE_SECONDS": "3"}) as app:
         client = Client(app.url, verbose=False)
-        files = lambda: {p for p in cache.rglob("*") if p.is_file()}   # noqa: E731
+        # os.walk skips a folder the app's sweeper removes while it is being listed (rglob raised there)
+        files = lambda: {Path(root, n) for root, _, names in os.walk(cache) for n in names}   # noqa: E731
         examples = files()                          # the app's own example images, cached at start
         assert client.predict(handle_file(str(upload)), "what color is the shape?", api_name="/vqa")[0] == "red"
         assert files() - examples, "the request left nothing in the cache (upload and overlay expected)"
