@@ -235,7 +235,9 @@ def partial_upload(port: int, declared: int, sent: int, source: str | None = Non
 
 
 def files_in(folder: Path, ignore: set) -> list[str]:
-    return sorted(str(p) for p in folder.rglob("*") if p.is_file() and str(p) not in ignore)
+    """Files under `folder` but `ignore`; os.walk skips a folder the app's sweeper removes meanwhile."""
+    return sorted(p for root, _, names in os.walk(folder) for p in (os.path.join(root, n) for n in names)
+                  if p not in ignore)
 
 
 def fds(pid: int) -> int:
