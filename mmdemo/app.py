@@ -103,9 +103,10 @@ def build(argv=None, then=None):
 def main(argv=None):
     from . import server
     from .inputs import MAX_FILE_BYTES
-    from .runtime import use_native_conv_kernels
+    from .runtime import serve_one_thread_per_request, use_native_conv_kernels
     limit_malloc_arenas()
     use_native_conv_kernels()
+    serve_one_thread_per_request()
 
     def start_warm_up():     # the models are built while Gradio is imported, the UI built and the server started
         threading.Thread(target=warm_up, args=(lambda: not server.MODEL_CALLS.running,), daemon=True,

@@ -21,6 +21,38 @@ def use_native_conv_kernels():
     torch.backends.mkldnn.enabled = False
 
 
+SERVING_THREADS = {"machine": None}    # torch's own thread count, kept by serve_one_thread_per_request()
+
+
+def serve_one_thread_per_request():
+    """The app answers up to CONCURRENCY requests at once, each on one of Gradio's worker threads. With
+    torch's default, every such thread starts its own OpenMP team of one thread per core; once more
+    threads are managed than there are cores, libgomp stops spin-waiting between parallel regions, so
+    every small operator pays a thread wake-up: a request's model ran 1.2-6x slower on a worker thread
+    than on the main thread (benchmarks/threads.py). One torch thread per request avoids that, and the
+    cores are shared by concurrent requests instead. MMDEMO_REQUEST_THREADS overrides the 1. Models whose
+    operators are big enough to use every core (Whisper) ask for them with `all_cores()`."""
+    import os
+    import torch
+    SERVING_THREADS["machine"] = torch.get_num_threads()
+    torch.set_num_threads(int(os.environ.get("MMDEMO_REQUEST_THREADS", "1")))
+
+
+class all_cores:
+    """`with all_cores():` runs torch on the machine's default thread count in this thread (no-op unless the
+    app set one thread per request); restores this thread's count after."""
+
+    def __enter__(self):
+        import torch
+        self.before = torch.get_num_threads()
+        if SERVING_THREADS["machine"]:
+            torch.set_num_threads(SERVING_THREADS["machine"])
+
+    def __exit__(self, *exc):
+        import torch
+        torch.set_num_threads(self.before)
+
+
 def built_once(build):
     """Decorator for a zero-argument builder of something heavy (a model): built on the first call,
     once per process even when several requests ask at the same time; later calls return it."""

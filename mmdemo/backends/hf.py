@@ -177,6 +177,7 @@ def sequence_probability(logits: torch.Tensor, ids: torch.Tensor, positions=None
 class HFBackend:
     """Common frame: the model, its processor and the registry name."""
     task = ""
+    all_cores = True      # 10-400 M parameters: every core pays off (mmdemo.runtime.all_cores)
 
     def __init__(self, model_cls, source: str, name: str, processor_cls=None):
         from transformers import AutoProcessor

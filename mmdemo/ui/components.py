@@ -3,6 +3,7 @@ model (errors become a message the person sees), the model selector, output pict
 unwrapping Gradio's own input values before a model sees them."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ from PIL import Image
 from .. import registry
 from ..errors import MMDemoError
 from ..prediction import Prediction
+from ..runtime import all_cores
 from .draw import fusion_frame
 
 log = logging.getLogger("mmdemo")
@@ -75,9 +77,11 @@ def batcher(model) -> Batcher:
 
 
 def run_model(task: str, model_name: str | None, **inputs) -> Prediction:
-    """registry.load(task, model_name).predict(**inputs), through the model's Batcher when it batches."""
+    """registry.load(task, model_name).predict(**inputs), through the model's Batcher when it batches, on
+    every core when the model says its operators are big enough for that (`all_cores = True`)."""
     model = registry.load(task, model_name)
-    return batcher(model)(**inputs) if hasattr(model, "predict_batch") else model.predict(**inputs)
+    with all_cores() if getattr(model, "all_cores", False) else contextlib.nullcontext():
+        return batcher(model)(**inputs) if hasattr(model, "predict_batch") else model.predict(**inputs)
 
 
 def predict(task: str, model_name: str | None, **inputs) -> Prediction:

@@ -26,6 +26,7 @@ class WhisperTinyEnTranscribe:
     (attention["words"], tokens["words"]) and their sum per frame (attention["audio"], as the Hub
     backend gives it)."""
     name = "whisper-tiny-en"
+    all_cores = True      # its matrix products are big enough to use every core (mmdemo.runtime.all_cores)
 
     def predict(self, image=None, text=None, audio=None) -> Prediction:
         result = whisper_ct2.transcribe(audio)
