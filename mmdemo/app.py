@@ -72,13 +72,15 @@ def limit_malloc_arenas(arenas: int = 2, trim_every_s: float = 10.0):
     """glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps freed
     memory in every one; with Gradio's worker threads the server's RSS crept up under load
     (benchmarks/load.py). Cap the arenas, and every few seconds hand freed memory back to the
-    system (malloc_trim). Blocks of 256 KiB and more (the models' activations) are mmap'd and go back to
-    the system when freed: a fixed M_MMAP_THRESHOLD stops glibc from raising it after the first big free
-    and keeping such blocks in the heap. Linux/glibc only; elsewhere a no-op."""
+    system (malloc_trim). Blocks of 4 MiB and more are mmap'd and go back to the system when freed: a fixed
+    M_MMAP_THRESHOLD stops glibc from raising it (up to 32 MiB) after the first big free and keeping such
+    blocks in the heap. It was 256 KiB, but then every activation of Whisper or EfficientNet was a fresh
+    mmap whose pages the kernel zeroed on first touch, 1.3-1.4x slower (`python benchmarks/threads.py
+    --mmap-threshold 262144` vs 4194304). Linux/glibc only; elsewhere a no-op."""
     try:
         libc = ctypes.CDLL("libc.so.6")
         libc.mallopt(-8, arenas)        # -8 = M_ARENA_MAX
-        libc.mallopt(-3, 256 * 1024)    # -3 = M_MMAP_THRESHOLD
+        libc.mallopt(-3, 4 * 2**20)     # -3 = M_MMAP_THRESHOLD
     except (OSError, AttributeError):
         return
 

@@ -1,8 +1,8 @@
 """End to end: app.py in a subprocess (the session fixture `client` in conftest.py), called through gradio_client."""
-import os
 
 import pytest
 from gradio_client import handle_file
+from mmdemo.ui.components import inline_jpeg
 
 
 def test_vqa_endpoint_answers_and_explains(client, example_image):
@@ -10,7 +10,7 @@ def test_vqa_endpoint_answers_and_explains(client, example_image):
         handle_file(str(example_image)), "what is the red shape?", "easyvqa-gated", api_name="/vqa")
     assert answer == "triangle"
     assert top5["label"] == "triangle" and len(top5["confidences"]) == 5
-    assert os.path.getsize(heatmap) > 0                                   # the attention overlay
+    assert inline_jpeg(heatmap).size == (256, 256)                        # the attention overlay, inline
     tokens = [t["token"] if isinstance(t, dict) else t[0] for t in words]
     assert [t.strip() for t in tokens] == ["what", "is", "the", "red", "shape", "?"]
     rows = fusion["value"]["data"] if "value" in fusion else fusion["data"]

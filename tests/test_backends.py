@@ -18,6 +18,7 @@ import torch
 import mmdemo
 from mmdemo import registry
 from mmdemo.backends import hf, hf_random
+from mmdemo.ui.components import inline_jpeg
 
 ROOT = Path(__file__).resolve().parent.parent
 IMAGE = str(ROOT / "examples" / "vqa" / "0.png")
@@ -252,7 +253,7 @@ def test_app_serves_local_folders_given_by_flag(tiny, tmp_path):
         best, scores, heatmap, heat_note, _, _, _ = client.predict(handle_file(IMAGE), "a cat, a dog, a red triangle",
                                                              str(tiny["clip"]), api_name="/zeroshot")
         assert best in ("a cat", "a dog", "a red triangle") and scores["label"] == best
-        assert os.path.getsize(heatmap) > 0 and "Chefer" in heat_note
+        assert inline_jpeg(heatmap).size == (256, 256) and "Chefer" in heat_note
         wav = tmp_path / "tone.wav"
         sf.write(wav, tone(1.0)[1], 16000)
         transcript, text_box, frames, _, note = client.predict(handle_file(str(wav)), str(tiny["whisper"]),

@@ -14,6 +14,7 @@ from mmdemo.datasets import scenes
 from mmdemo.tasks.caption.evaluate import bleu4, grounding
 from mmdemo.tasks.caption.evaluate import evaluate as evaluate_caption
 from mmdemo.tasks.caption.panel import STRIP_COLUMNS, STRIP_LABEL, STRIP_SIZE
+from mmdemo.ui.components import inline_jpeg
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SCENE = os.path.join(ROOT, "examples", "caption", "scene-four-objects.png")
@@ -224,7 +225,7 @@ def test_caption_endpoint(client, model):
     assert caption == model.predict(image=SCENE).output
     beams = scores["value"]["data"] if "value" in scores else scores["data"]
     assert beams[0][0] == caption and 0 < beams[0][1] <= 1
-    assert os.path.getsize(heatmap) > 0                                        # the first word's overlay
+    assert inline_jpeg(heatmap).size == (256, 256)                             # the first word's overlay, inline
     n = len(caption.split())                                                   # one small overlay per word,
     assert Image.open(strip).size == (STRIP_COLUMNS * STRIP_SIZE,              # tiled in one picture
                                       -(-n // STRIP_COLUMNS) * (STRIP_SIZE + STRIP_LABEL))

@@ -3,7 +3,11 @@ model (errors become a message the person sees), the model selector, output pict
 unwrapping Gradio's own input values before a model sees them."""
 from __future__ import annotations
 
+import base64
 import contextlib
+import functools
+import html
+import io
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -124,10 +128,44 @@ def fusion_chart(label: str, height: int = 200) -> gr.BarPlot:
     return gr.BarPlot(x="modality", y="weight", y_lim=[0, 1], sort=None, height=height, label=label)
 
 
-def picture(label: str, **kw) -> gr.Image:
-    """An output picture (overlay, spectrogram, strip). Sent as JPEG: Gradio's default WebP took
-    15x longer to encode (60 ms for the caption strip; benchmarks/bench.py measures end to end)."""
+def inline_img(value, label: str = "", height: int | None = None):
+    """A picture (PIL image, (H, W[, 3]) uint8 array) -> <img> HTML holding it as a JPEG data URI; None and
+    HTML stay as they are."""
+    if value is None or isinstance(value, str):
+        return value
+    picture = value if isinstance(value, Image.Image) else Image.fromarray(np.asarray(value))
+    buf = io.BytesIO()
+    picture.convert("RGB").save(buf, "JPEG", quality=90)
+    style = f"max-height:{height}px;" if height else ""
+    return (f'<img src="data:image/jpeg;base64,{base64.b64encode(buf.getvalue()).decode()}" '
+            f'alt="{html.escape(label)}" style="max-width:100%;{style}">')
+
+
+def inline_jpeg(value: str | None) -> Image.Image | None:
+    """A picture() output value (the <img> HTML) -> the picture it holds (None stays None)."""
+    if not value:
+        return None
+    data = value.split("base64,", 1)[1].split('"', 1)[0]
+    return Image.open(io.BytesIO(base64.b64decode(data)))
+
+
+def clickable_picture(label: str, **kw) -> gr.Image:
+    """An output picture a person can click (its .select event gets the pixel): a gr.Image, sent as a file,
+    JPEG (Gradio's default WebP took 15x longer to encode)."""
     return gr.Image(label=label, type="pil", interactive=False, format="jpeg", **kw)
+
+
+def picture(label: str, height: int | None = None, **kw) -> gr.HTML:
+    """An output picture (overlay, spectrogram, strip) sent inside the answer itself: the panel returns a PIL
+    image (or a uint8 array, or None) and the page gets an <img> with the JPEG as a data URI (inline_img).
+    A gr.Image writes a file into Gradio's cache that the browser (or gradio_client) then fetches with a
+    second request: ~25 ms more per picture here (`python benchmarks/output_pictures.py`), and a file to
+    sweep. API clients get the <img> HTML; inline_jpeg() reads the picture back. (The conversion is set on
+    the instance: a gr.HTML subclass would make Gradio write a .pyi stub next to this module.)"""
+    component = gr.HTML(label=label, show_label=True, container=True, padding=True, js_on_load=None,
+                        min_height=height, **kw)
+    component.postprocess = functools.partial(inline_img, label=label, height=height)
+    return component
 
 
 def note(pred, key: str) -> str:

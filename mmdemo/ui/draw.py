@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from PIL import Image, ImageDraw
+from PIL import Image, ImageDraw, ImageFont
 
 from ..inputs import load_image
 
 OVERLAY_SIZE = 256
+LABEL_FONT = ImageFont.load_default_imagefont()   # Pillow's bitmap font: 10x faster to draw than its TrueType default
+TILE_LABEL = 16                                   # label height under a tile
 
 
 def heat_colors(x: np.ndarray) -> np.ndarray:
@@ -40,6 +42,31 @@ def overlays(image, attentions, size: int = OVERLAY_SIZE, alpha: float = 0.75) -
 def is_base(image, size: int) -> bool:
     """Already what overlay() draws on (an RGB picture of size x size, e.g. from base_picture): used as it is."""
     return isinstance(image, Image.Image) and image.mode == "RGB" and image.size == (size, size)
+
+
+def labelled_tiles(tiles: list[Image.Image], labels: list[str], tile: int, columns: int) -> Image.Image | None:
+    """Pictures of at most tile x tile pixels, `columns` to a row, each with its label underneath: one
+    picture (one thing to send, however many tiles). Tile i's top-left corner is at
+    ((i % columns) * tile, (i // columns) * (tile + TILE_LABEL))."""
+    if not tiles:
+        return None
+    rows = -(-len(tiles) // columns)
+    out = Image.new("RGB", (columns * tile, rows * (tile + TILE_LABEL)), "white")
+    draw = ImageDraw.Draw(out)
+    for i, (picture, label) in enumerate(zip(tiles, labels)):
+        x, y = (i % columns) * tile, (i // columns) * (tile + TILE_LABEL)
+        out.paste(picture, (x + 2, y + 2))
+        draw.text((x + 4, y + tile), fitted(label, tile - 6), fill="black", font=LABEL_FONT)
+    return out
+
+
+def fitted(label: str, width: int) -> str:
+    """The label, cut with "..." to fit `width` pixels in LABEL_FONT."""
+    if LABEL_FONT.getlength(label) <= width:
+        return label
+    while label and LABEL_FONT.getlength(label + "...") > width:
+        label = label[:-1]
+    return label + "..."
 
 
 def base_picture(image, size: int = OVERLAY_SIZE) -> Image.Image:

@@ -4,18 +4,17 @@ from __future__ import annotations
 
 import gradio as gr
 import pandas as pd
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 
 from ... import paths
 from ...errors import MMDemoError
 from ...inputs import load_image
-from ...ui.components import fusion_chart, fusion_plot, model_dropdown, note, picture, predict
-from ...ui.draw import OVERLAY_SIZE, overlay, overlays
+from ...ui.components import clickable_picture, fusion_chart, fusion_plot, model_dropdown, note, picture, predict
+from ...ui.draw import OVERLAY_SIZE, TILE_LABEL, labelled_tiles, overlay, overlays
 
 TASK = "caption"
 EXAMPLES = [paths.examples("caption"), paths.examples("vqa")]
-STRIP_SIZE, STRIP_LABEL, STRIP_COLUMNS = 112, 16, 8   # the strip of per-word maps: tile, label height, tiles a row
-LABEL_FONT = ImageFont.load_default_imagefont()       # Pillow's bitmap font: 10x faster to draw than its TrueType default
+STRIP_SIZE, STRIP_LABEL, STRIP_COLUMNS = 112, TILE_LABEL, 8   # the strip of per-word maps: tile, label height, tiles a row
 
 
 def run_caption(image, model_name, beam):
@@ -55,19 +54,9 @@ def show_word(index, state):
 
 
 def word_strip(image, heat, labels: list[str]) -> Image.Image | None:
-    """Every word's overlay, small, tiled STRIP_COLUMNS to a row with its label underneath: one
-    picture (one file for the browser to fetch, however long the caption)."""
-    if not labels:
-        return None
-    rows = -(-len(labels) // STRIP_COLUMNS)
-    tile_h = STRIP_SIZE + STRIP_LABEL
-    out = Image.new("RGB", (STRIP_COLUMNS * STRIP_SIZE, rows * tile_h), "white")
-    draw = ImageDraw.Draw(out)
-    for i, (tile, label) in enumerate(zip(overlays(image, heat[:len(labels)], size=STRIP_SIZE - 4), labels)):
-        x, y = (i % STRIP_COLUMNS) * STRIP_SIZE, (i // STRIP_COLUMNS) * tile_h
-        out.paste(tile, (x + 2, y + 2))
-        draw.text((x + 4, y + STRIP_SIZE), label, fill="black", font=LABEL_FONT)
-    return out
+    """Every word's overlay, small, tiled STRIP_COLUMNS to a row with its label underneath (one picture)."""
+    tiles = overlays(image, heat[:len(labels)], size=STRIP_SIZE - 4) if labels else []
+    return labelled_tiles(tiles, labels, STRIP_SIZE, STRIP_COLUMNS)
 
 
 def pick_from_strip(state, evt: gr.SelectData):
@@ -108,7 +97,7 @@ def build(inputs: dict) -> None:
             fusion = fusion_chart("Fusion weights, mean over the caption's words", height=180)
             fusion_note = gr.Markdown()
             scores_note = gr.Markdown()
-    strip = picture(label="Every word's map (click one)", show_label=True)
+    strip = clickable_picture(label="Every word's map (click one)")
     outputs = [caption, scores, picker, heatmap, strip, per_word, fusion, words_note, fusion_note, scores_note, state]
     go.click(run_caption, [image, model, beam], outputs, api_name="caption")
     picker.change(show_word, [picker, state], heatmap, api_name=False)

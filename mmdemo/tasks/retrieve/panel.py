@@ -6,9 +6,10 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from ...ui.components import model_dropdown, picture, predict
-from ...ui.draw import OVERLAY_SIZE, overlay, token_highlights
+from ...ui.draw import OVERLAY_SIZE, labelled_tiles, overlay, token_highlights
 from .gallery import GALLERIES
 from .space_map import draw_map
 
@@ -24,14 +25,16 @@ def as_picture(item) -> np.ndarray:
     return a[0] if a.ndim == 3 and a.shape[0] == 1 else a
 
 
-def result_pictures(pred) -> list[tuple]:
-    """Image results with their matched regions (positive terms of the similarity) laid over them."""
-    out = []
-    for r in pred.extras.results:
-        if r.modality == "image":
-            heat = np.clip(r.regions, 0, None)
-            out.append((overlay(as_picture(r.item), heat), f"{r.rank}. {r.name} ({r.similarity:.3f})"))
-    return out
+RESULT_TILE, RESULT_COLUMNS = 132, 5      # image results: tile size, tiles a row
+
+
+def result_pictures(pred) -> Image.Image | None:
+    """Image results with their matched regions (positive terms of the similarity) laid over them, tiled in
+    one picture, each labelled with its rank (the table names it) and cosine similarity."""
+    images = [r for r in pred.extras.results if r.modality == "image"]
+    tiles = [overlay(as_picture(r.item), np.clip(r.regions, 0, None), size=RESULT_TILE - 4) for r in images]
+    return labelled_tiles(tiles, [f"{r.rank}.  similarity {r.similarity:.3f}" for r in images], RESULT_TILE,
+                          min(len(tiles), RESULT_COLUMNS) or 1)
 
 
 def result_table(pred) -> pd.DataFrame:
@@ -92,7 +95,7 @@ def build(inputs: dict) -> None:
     go = gr.Button("Search", variant="primary")
     table = gr.Dataframe(label="Top results (cosine similarity)", interactive=False)
     with gr.Row():
-        images = gr.Gallery(label="Image results: regions that matched the query", columns=5, height=260)
+        images = picture(label="Image results: regions that matched the query (rank as in the table, cosine similarity)")
         query_map = picture(label="Your image: regions that matched the top result", height=OVERLAY_SIZE)
     with gr.Row():
         words = gr.HighlightedText(label="Words", show_legend=False)

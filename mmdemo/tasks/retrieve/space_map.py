@@ -9,6 +9,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from ...datasets.scenes import RGB
+from ...runtime import BoundedCache
 
 DIGIT_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
                  "#bcbd22", "#17becf"]
@@ -40,33 +41,55 @@ def star(draw: ImageDraw.ImageDraw, x: float, y: float, r: float = 11):
     draw.polygon(pts, fill="black", outline="white")
 
 
+GALLERY_MAPS = BoundedCache(8)     # id of a gallery's projection -> (projection, its map without the query, to_px)
+
+
 def draw_map(m, size: int = 520, legend: int = 80) -> Image.Image:
-    """SpaceMap -> picture: gallery points, modality centroids joined by lines, the query, a legend."""
+    """SpaceMap -> picture: the gallery's map (points, modality centroids joined by lines, legend; drawn once
+    per gallery and kept), then the query's star and its legend line."""
+    cached = GALLERY_MAPS.get(id(m.xy))
+    if cached is None or cached[0] is not m.xy:           # the projection is kept with it: its id stays unique
+        cached = (m.xy, *gallery_map(m, size, legend))
+        GALLERY_MAPS.put(id(m.xy), cached)
+    _, base, to_px = cached
+    img = base.copy()
+    draw = ImageDraw.Draw(img)
+    x, y, inside = to_px(m.query_xy)
+    star(draw, x, y)
+    draw.text((6, size + 50), f"black star = your {MODALITY_NAMES[m.query_modality].split()[0]} query"
+              f"{'' if inside else ' (outside the gallery: drawn at the edge)'}; PCA of the gallery, 2 components "
+              f"hold {m.explained:.0%} of the variance", fill="black")
+    return img
+
+
+def gallery_map(m, size: int, legend: int):
+    """The map without the query -> (picture, to_px: projected point -> (x, y, inside the frame))."""
     img = Image.new("RGB", (size, size + legend), "white")
     draw = ImageDraw.Draw(img)
-    pts = np.vstack([m.xy, m.query_xy[None], *[c[None] for c in m.centroids_xy.values()]])
+    pts = np.vstack([m.xy, *[c[None] for c in m.centroids_xy.values()]])
     lo, hi = pts.min(0), pts.max(0)
     span = np.maximum(hi - lo, 1e-6)
 
     def to_px(p):
         q = (np.asarray(p) - lo) / span
-        return 24 + q[0] * (size - 48), size - 24 - q[1] * (size - 48)
+        inside = bool(np.all((q >= 0) & (q <= 1)))
+        q = np.clip(q, 0, 1)
+        return 24 + q[0] * (size - 48), size - 24 - q[1] * (size - 48), inside
     for (x, y), mod, lab in zip(m.xy, m.modalities, m.labels):
-        marker(draw, *to_px((x, y)), mod, 3, class_colour(lab))
-    cents = {k: to_px(c) for k, c in m.centroids_xy.items()}
+        marker(draw, *to_px((x, y))[:2], mod, 3, class_colour(lab))
+    cents = {k: to_px(c)[:2] for k, c in m.centroids_xy.items()}
     names = list(cents)
     for i, a in enumerate(names):
         for b in names[i + 1:]:
             draw.line([cents[a], cents[b]], fill="black", width=2)
     for k, c in cents.items():
         marker(draw, *c, k, 9, None, outline="black", width=3)
-    star(draw, *to_px(m.query_xy))
     legend_rows(draw, m, size)
-    return img
+    return img, to_px
 
 
 def legend_rows(draw: ImageDraw.ImageDraw, m, top: int) -> None:
-    """Class colours, modality shapes, the modality gap, what the star is."""
+    """Class colours, modality shapes, the modality gap (what the star is: draw_map)."""
     classes = sorted(set(m.labels), key=lambda c: (not c.isdigit(), c))
     x = 6
     if all(c.isdigit() for c in classes):
@@ -79,5 +102,3 @@ def legend_rows(draw: ImageDraw.ImageDraw, m, top: int) -> None:
               "; large outlines: modality centroids (joined by lines)", fill="black")
     gap = ", ".join(f"{k} {v:.3f}" for k, v in m.gap.items()) or "one modality only"
     draw.text((6, top + 34), f"modality gap (centroid distance, 64-d unit vectors): {gap}", fill="black")
-    draw.text((6, top + 50), f"black star = your {MODALITY_NAMES[m.query_modality].split()[0]} query; PCA of the "
-              f"gallery, 2 components hold {m.explained:.0%} of the variance", fill="black")
