@@ -28,8 +28,8 @@ def serve_one_thread_per_request():
     """The app answers up to CONCURRENCY requests at once, each on one of Gradio's worker threads. With
     torch's default, every such thread starts its own OpenMP team of one thread per core; once more
     threads are managed than there are cores, libgomp stops spin-waiting between parallel regions, so
-    every small operator pays a thread wake-up: a request's model ran 1.2-6x slower on a worker thread
-    than on the main thread (benchmarks/threads.py). One torch thread per request avoids that, and the
+    every small operator pays a thread wake-up: a request's model ran up to 7x slower on a worker thread
+    than on the main thread (`python benchmarks/threads.py`). One torch thread per request avoids that, and the
     cores are shared by concurrent requests instead. MMDEMO_REQUEST_THREADS overrides the 1. Models whose
     operators are big enough to use every core (Whisper) ask for them with `all_cores()`."""
     import os

@@ -140,3 +140,47 @@ def test_warm_up_builds_the_first_tab_first_and_waits_while_requests_run(monkeyp
     warm_up(idle)
     assert built[0] == "vqa" and len(built) > 1
     assert idle_checks[:4] == [1, 1, 1, 1]          # nothing else was built while a request ran
+
+
+def test_an_output_picture_travels_inline_and_comes_back_the_same():
+    """components.picture: the panel's picture becomes an <img> with a JPEG data URI (no file), which
+    inline_jpeg reads back; None stays None; text is refused, so nothing typed can become HTML there."""
+    from PIL import Image
+
+    from mmdemo.ui.components import inline_jpeg, picture
+    component = picture(label='a "map" <b>', height=100)
+    rng = np.random.default_rng(0)
+    drawn = np.kron(rng.integers(0, 256, (8, 12, 3)), np.ones((8, 8, 1))).astype(np.uint8)   # 64x96 blocks
+    value = component.postprocess(drawn)
+    assert value.startswith('<img src="data:image/jpeg;base64,') and "max-height:100px" in value
+    assert "<b>" not in value and "&lt;b&gt;" in value                        # the label is escaped in alt
+    back = inline_jpeg(value)
+    luma = lambda im: np.asarray(im.convert("L"), dtype=float)                # JPEG keeps luma at full resolution
+    assert back.size == (96, 64) and np.abs(luma(back) - luma(Image.fromarray(drawn))).mean() < 3
+    assert component.postprocess(None) is None and inline_jpeg(None) is None
+    with pytest.raises(TypeError):
+        component.postprocess('<img src=x onerror="alert(1)">')
+
+
+def test_the_app_runs_torch_on_one_thread_per_request_and_all_cores_where_asked():
+    """runtime.serve_one_thread_per_request: worker threads start at one torch thread; all_cores() gives a
+    thread the machine's count back for one call and restores it."""
+    import torch
+    from mmdemo import runtime
+    before = torch.get_num_threads()
+    try:
+        runtime.serve_one_thread_per_request()
+        seen = {}
+
+        def worker():
+            seen["request"] = torch.get_num_threads()
+            with runtime.all_cores():
+                seen["inside"] = torch.get_num_threads()
+            seen["after"] = torch.get_num_threads()
+        t = threading.Thread(target=worker)
+        t.start()
+        t.join()
+        assert seen == {"request": 1, "inside": before, "after": 1}
+    finally:
+        runtime.SERVING_THREADS["machine"] = None
+        torch.set_num_threads(before)

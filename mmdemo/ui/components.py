@@ -129,10 +129,12 @@ def fusion_chart(label: str, height: int = 200) -> gr.BarPlot:
 
 
 def inline_img(value, label: str = "", height: int | None = None):
-    """A picture (PIL image, (H, W[, 3]) uint8 array) -> <img> HTML holding it as a JPEG data URI; None and
-    HTML stay as they are."""
-    if value is None or isinstance(value, str):
-        return value
+    """A picture (PIL image, (H, W[, 3]) uint8 array) -> <img> HTML holding it as a JPEG data URI; None stays
+    None. Text is refused: nothing a person typed can become HTML here."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        raise TypeError("picture() outputs take a picture (PIL image or array), not text")
     picture = value if isinstance(value, Image.Image) else Image.fromarray(np.asarray(value))
     buf = io.BytesIO()
     picture.convert("RGB").save(buf, "JPEG", quality=90)
@@ -159,7 +161,7 @@ def picture(label: str, height: int | None = None, **kw) -> gr.HTML:
     """An output picture (overlay, spectrogram, strip) sent inside the answer itself: the panel returns a PIL
     image (or a uint8 array, or None) and the page gets an <img> with the JPEG as a data URI (inline_img).
     A gr.Image writes a file into Gradio's cache that the browser (or gradio_client) then fetches with a
-    second request: ~25 ms more per picture here (`python benchmarks/output_pictures.py`), and a file to
+    second request: ~29 ms more per picture here (`python benchmarks/output_pictures.py`), and a file to
     sweep. API clients get the <img> HTML; inline_jpeg() reads the picture back. (The conversion is set on
     the instance: a gr.HTML subclass would make Gradio write a .pyi stub next to this module.)"""
     component = gr.HTML(label=label, show_label=True, container=True, padding=True, js_on_load=None,
