@@ -234,3 +234,12 @@ def test_caption_endpoint(client, model):
     assert "softmax" in words_note and "sentinel" in fusion_note
     with pytest.raises(Exception, match="No image"):
         client.predict(None, "scenes-adaptive-attention", 1, api_name="/caption")
+
+
+def test_a_click_on_the_strip_finds_the_tile_drawn_there():
+    """draw.tile_at inverts labelled_tiles' layout: the centre of tile i (label included) is tile i."""
+    from mmdemo.ui.draw import TILE_LABEL, tile_at
+    for i in range(20):
+        x = (i % STRIP_COLUMNS) * STRIP_SIZE + STRIP_SIZE // 2
+        y = (i // STRIP_COLUMNS) * (STRIP_SIZE + TILE_LABEL) + STRIP_SIZE - 1 + TILE_LABEL // 2   # on the label
+        assert tile_at(x, y, STRIP_SIZE, STRIP_COLUMNS) == i

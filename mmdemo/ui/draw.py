@@ -60,6 +60,11 @@ def labelled_tiles(tiles: list[Image.Image], labels: list[str], tile: int, colum
     return out
 
 
+def tile_at(x: float, y: float, tile: int, columns: int) -> int:
+    """The index of the labelled_tiles() tile under pixel (x, y) (its label included)."""
+    return int(y) // (tile + TILE_LABEL) * columns + int(x) // tile
+
+
 def fitted(label: str, width: int) -> str:
     """The label, cut with "..." to fit `width` pixels in LABEL_FONT."""
     if LABEL_FONT.getlength(label) <= width:

@@ -10,7 +10,7 @@ from ... import paths
 from ...errors import MMDemoError
 from ...inputs import load_image
 from ...ui.components import clickable_picture, fusion_chart, fusion_plot, model_dropdown, note, picture, predict
-from ...ui.draw import OVERLAY_SIZE, TILE_LABEL, labelled_tiles, overlay, overlays
+from ...ui.draw import OVERLAY_SIZE, TILE_LABEL, labelled_tiles, overlay, overlays, tile_at
 
 TASK = "caption"
 EXAMPLES = [paths.examples("caption"), paths.examples("vqa")]
@@ -62,7 +62,7 @@ def word_strip(image, heat, labels: list[str]) -> Image.Image | None:
 def pick_from_strip(state, evt: gr.SelectData):
     """A click on the strip picks the word whose tile was clicked (evt.index is the pixel [x, y])."""
     x, y = evt.index
-    i = int(y) // (STRIP_SIZE + STRIP_LABEL) * STRIP_COLUMNS + int(x) // STRIP_SIZE
+    i = tile_at(x, y, STRIP_SIZE, STRIP_COLUMNS)
     if state is None or not 0 <= i < len(state[1]):
         return gr.Radio(), None
     return gr.Radio(value=i), show_word(i, state)
