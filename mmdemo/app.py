@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import argparse
 import ctypes
+import importlib.abc
+import importlib.machinery
 import os
+import sys
 import threading
 import time
 
@@ -56,16 +59,16 @@ def warm_up(idle=lambda: True):
     from . import registry, tasks
     order = [t for t in tasks.names() if t in registry.list_tasks()]
     for i, task in enumerate(order + [t for t in registry.list_tasks() if t not in order]):
-        usable = [n for n in registry.list_models(task) if registry.availability(task, n)[0]]
         while i and not idle():
             time.sleep(0.05)
+        first = next((n for n in registry.list_models(task) if registry.availability(task, n)[0]), None)
         try:
-            if usable and registry.warm(task, usable[0]):
-                registry.load(task, usable[0])
+            if first and registry.warm(task, first):
+                registry.load(task, first)
         except Exception as e:   # a model that cannot load reports it on its first request
-            print(f"warm-up: {task}/{usable[0]} did not load: {e}")
+            print(f"warm-up: {task}/{first} did not load: {e}")
         if i == 0:
-            import matplotlib.pyplot  # noqa: F401  Gradio imports it on the first event it runs (its backend switch)
+            import matplotlib  # noqa: F401  Gradio imports it on the first event it runs (its backend switch)
 
 
 def limit_malloc_arenas(arenas: int = 2, trim_every_s: float = 10.0):
@@ -91,6 +94,37 @@ def limit_malloc_arenas(arenas: int = 2, trim_every_s: float = 10.0):
     threading.Thread(target=trim, daemon=True, name="malloc-trim").start()
 
 
+class _NoGradioStubFiles(importlib.abc.MetaPathFinder):
+    """Loads gradio.component_meta, then replaces its create_or_modify_pyi with a no-op (see below)."""
+
+    def find_spec(self, name, path, target=None):
+        if name != "gradio.component_meta":
+            return None
+        sys.meta_path.remove(self)
+        spec = importlib.machinery.PathFinder.find_spec(name, path)
+        if spec is None or spec.loader is None:
+            return spec
+        load = spec.loader.exec_module
+
+        def exec_module(module):
+            load(module)
+            if hasattr(module, "create_or_modify_pyi"):
+                module.create_or_modify_pyi = lambda *args, **kwargs: None
+        spec.loader.exec_module = exec_module
+        return spec
+
+
+def skip_gradio_stub_files() -> None:
+    """Gradio's component metaclass writes a type-stub (.pyi) file for every component class it
+    creates, parsing the class's source file with `ast` each time, while `import gradio` runs: 2.3 ->
+    1.3 s of import here, for files only a type checker reads (and that it writes into site-packages,
+    or next to any module that subclasses a component). The app never needs them: call this before
+    gradio is imported and the writer is a no-op (gradio 6.x; if gradio renames it, nothing happens
+    and tests/test_app.py says so). Measured: `python benchmarks/cold_start.py`."""
+    if "gradio" not in sys.modules:
+        sys.meta_path.insert(0, _NoGradioStubFiles())
+
+
 def build(argv=None, then=None):
     """Parse the arguments, register the models they name, call then() if given, build the UI: (demo, args)."""
     ap = parser()
@@ -103,6 +137,10 @@ def build(argv=None, then=None):
 
 
 def main(argv=None):
+    # The server draws off-screen. Named here, Gradio's per-event backend switch (matplotlib.get_backend())
+    # need not import pyplot to resolve matplotlib's automatic backend: 0.3 s off the first answer.
+    os.environ.setdefault("MPLBACKEND", "agg")
+    skip_gradio_stub_files()
     from . import server
     from .inputs import MAX_FILE_BYTES
     from .runtime import serve_one_thread_per_request, use_native_conv_kernels

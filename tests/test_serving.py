@@ -184,3 +184,17 @@ def test_the_app_runs_torch_on_one_thread_per_request_and_all_cores_where_asked(
     finally:
         runtime.SERVING_THREADS["machine"] = None
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("skip", [True, False])
+def test_the_app_imports_gradio_without_writing_type_stubs(tmp_path, skip):
+    """app.skip_gradio_stub_files (cold start): with it, defining a component class writes no .pyi next to
+    its module and the component still works; without it Gradio writes one (so the test can see it)."""
+    import subprocess
+    import sys
+    (tmp_path / "boxes.py").write_text("import gradio as gr\n\n\nclass Box(gr.Textbox):\n    pass\n")
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); from mmdemo.app import skip_gradio_stub_files\n"
+            f"if {skip}: skip_gradio_stub_files()\n"
+            "import boxes; assert boxes.Box(value='seven').postprocess('seven') == 'seven'")
+    subprocess.run([sys.executable, "-c", code, str(tmp_path)], check=True, timeout=120)
+    assert (tmp_path / "boxes.pyi").exists() is not skip

@@ -52,10 +52,9 @@ class _TextEncoder:
         """texts -> (n, 384) mean-pooled, L2-normalised MiniLM embeddings."""
         out = []
         for start in range(0, len(texts), batch_size):
-            batch = self.tokenizer(texts[start:start + batch_size], padding=True, truncation=True,
-                                   max_length=MAX_TOKENS, return_tensors="pt")
-            states = self.model(**batch).last_hidden_state
-            mask = batch["attention_mask"].unsqueeze(-1).float()
+            batch = self.tokenizer(texts[start:start + batch_size], MAX_TOKENS)
+            states = self.model(batch.ids, batch.attention)
+            mask = batch.attention.unsqueeze(-1).float()
             pooled = (states * mask).sum(1) / mask.sum(1).clamp_min(1.0)
             out.append(torch.nn.functional.normalize(pooled, dim=-1))
         return torch.cat(out)

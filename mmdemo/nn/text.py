@@ -38,10 +38,9 @@ class MiniLMEncoder:
     _lock = threading.Lock()
 
     def __init__(self, max_tokens: int = 48):
-        from transformers import AutoModel, AutoTokenizer
-        path = minilm_path()
-        self.tokenizer = AutoTokenizer.from_pretrained(path)
-        self.model = AutoModel.from_pretrained(path, attn_implementation="eager").eval()
+        from .bert import BertEncoder, WordPieces     # plain torch: no transformers import on the cold start
+        self.tokenizer = WordPieces(minilm_path())
+        self.model = BertEncoder.from_folder(minilm_path())
         self.max_tokens = max_tokens
         self.cache = BoundedCache(TEXT_CACHE_SIZE)
 
@@ -72,14 +71,11 @@ class MiniLMEncoder:
     @torch.no_grad()
     def encode_uncached(self, texts: list[str]) -> list[tuple]:
         """One forward pass over `texts` -> per text (states of its tokens, mask of its word pieces, pieces)."""
-        batch = self.tokenizer(texts, padding=True, truncation=True, max_length=self.max_tokens,
-                               return_tensors="pt", return_special_tokens_mask=True)
-        special = batch.pop("special_tokens_mask").bool()
-        states = self.model(**batch).last_hidden_state
-        mask = batch["attention_mask"].bool() & ~special
+        batch = self.tokenizer(texts, self.max_tokens)
+        states = self.model(batch.ids, batch.attention)
         out = []
-        for s, m, ids, n in zip(states, mask, batch["input_ids"], batch["attention_mask"].sum(1).tolist()):
-            out.append((s[:n].clone(), m[:n].clone(), tuple(self.tokenizer.convert_ids_to_tokens(ids[m]))))
+        for s, m, p, n in zip(states, batch.real, batch.pieces, batch.attention.sum(1).tolist()):
+            out.append((s[:n].clone(), m[:n].clone(), tuple(p)))
         return out
 
 

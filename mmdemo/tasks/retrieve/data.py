@@ -148,12 +148,8 @@ def caption_states(texts: list[str], max_tokens: int = 32):
     embed thousands of training captions); the trained head contextualises the pieces itself."""
     from ...nn.text import MiniLMEncoder
     encoder = MiniLMEncoder.shared()
-    batch = encoder.tokenizer(list(texts), padding="max_length", truncation=True, max_length=max_tokens,
-                              return_tensors="pt", return_special_tokens_mask=True)
-    mask = batch["attention_mask"].bool() & ~batch["special_tokens_mask"].bool()
-    states = encoder.model.embeddings(input_ids=batch["input_ids"], token_type_ids=batch["token_type_ids"])
-    pieces = [encoder.tokenizer.convert_ids_to_tokens(ids[m]) for ids, m in zip(batch["input_ids"], mask)]
-    return states.float().numpy(), mask.numpy(), pieces
+    batch = encoder.tokenizer(list(texts), max_tokens, pad_to=max_tokens)
+    return encoder.model.embed(batch.ids).float().numpy(), batch.real.numpy(), batch.pieces
 
 
 def scene_set(split: str, n: int, seed: int) -> tuple[np.ndarray, list[str]]:
