@@ -110,11 +110,11 @@ def vilt_vqa(image_path: str, question: str):
     from transformers import ViltConfig, ViltForQuestionAnswering, ViltImageProcessor
     model = ViltForQuestionAnswering(ViltConfig(num_labels=3129)).eval()
     pixels = ViltImageProcessor()(Image.open(image_path).convert("RGB"), return_tensors="pt")
-    tokens = mmdemo.nn.text.MiniLMEncoder.shared().tokenizer(question, return_tensors="pt")   # same uncased BERT vocabulary
+    tokens = mmdemo.nn.text.MiniLMEncoder.shared().tokenizer([question], 40)   # ViLT's max 40; same uncased BERT vocabulary
 
     @torch.no_grad()
     def run():
-        return model(input_ids=tokens["input_ids"], attention_mask=tokens["attention_mask"],
+        return model(input_ids=tokens.ids, attention_mask=tokens.attention.long(),
                      pixel_values=pixels["pixel_values"], pixel_mask=pixels["pixel_mask"]).logits.argmax(-1)
     return run
 
