@@ -129,3 +129,48 @@ def test_generate_endpoint_refuses_nothing(client):
     from gradio_client.exceptions import AppError
     with pytest.raises(AppError, match="at least one"):
         client.predict(None, None, "", None, 4, 1.0, 0, 0, 0, 0, api_name="/generate")
+
+
+# ---------------------------------------------------------------- a scene from a caption (scenes.py)
+
+@pytest.mark.parametrize("caption", ["a small red triangle left of a large blue seven",
+                                     "a large green three above a small black circle below a small teal rectangle"])
+def test_a_composed_scene_reads_as_its_caption_by_the_grammars_rules(model, caption):
+    """The layout is checked with the same function that wrote the captioner's training captions; boxes lie
+    on the canvas, apart; the captioner's reading and its agreement are reported, whatever they are."""
+    from mmdemo.datasets.scenes import CANVAS, caption_words
+    p = model.predict(text=caption.upper() + ".", model="scene", seed=3)
+    e = p.extras
+    assert e.asked == caption and p.output == e.read_back and e.image.shape == (CANVAS, CANVAS, 3)
+    words = caption.split()
+    nouns = [w for w in words if w in WORDS or w in ("triangle", "circle", "rectangle")]
+    colors = [words[i - 1] for i, w in enumerate(words) if w in nouns]
+    read = caption_words([{"noun": n, "color": c, "box": b} for n, c, b in zip(nouns, colors, e.boxes)])[0]
+    assert " ".join(read) == caption
+    for i, a in enumerate(e.boxes):
+        assert 0 < a[0] < a[2] < CANVAS and 0 < a[1] < a[3] < CANVAS
+        assert all(a[0] >= b[2] or b[0] >= a[2] or a[1] >= b[3] or b[1] >= a[3] for b in e.boxes[i + 1:])
+    assert 0.0 <= e.word_agreement <= 1.0 and (e.read_back != caption or e.word_agreement == 1.0)
+    assert (model.predict(text=caption, model="scene", seed=3).extras.image == e.image).all()     # seeded
+
+
+@pytest.mark.parametrize("caption, message", [
+    ("", "Type a scene caption"), ("a red triangle", "Each object is"), ("a small purple circle", "Each object is"),
+    ("a small red circle near a small blue two", "Expected 'left of'"), ("x" * 201, "at most 200"),
+    (" left of ".join(["a small red circle"] * 5), "At most 4 objects"), (None, "Type a scene caption")])
+def test_a_bad_caption_is_refused_with_a_message(model, caption, message):
+    with pytest.raises(MMDemoError, match=message):
+        model.predict(text=caption, model="scene")
+
+
+def test_an_impossible_layout_is_refused(model):
+    crowded = " left of ".join(["a large red circle"] * 4)        # 4 x 34+ px side by side on 96 px
+    with pytest.raises(MMDemoError, match="could not be placed"):
+        model.predict(text=crowded, model="scene")
+
+
+def test_generate_scene_endpoint(client):
+    picture, reading = client.predict("a small red triangle left of a large blue seven", 0, api_name="/generate_scene")
+    from mmdemo.ui.components import inline_jpeg
+    assert inline_jpeg(picture).size == (288, 288)
+    assert "**Asked:** a small red triangle left of a large blue seven" in reading and "The captioner reads" in reading

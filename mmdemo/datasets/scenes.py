@@ -86,13 +86,7 @@ class Pieces:
         known = [r for r, (s, c) in enumerate(ev.attributes) if s and c]
         self.evqa_images = ev.images[known]
         self.evqa_labels = [ev.attributes[r] for r in known]              # (shape, colour)
-        self.shape_masks = {s: [] for s in SHAPES}
-        for img, (shape, _) in zip(self.evqa_images, self.evqa_labels):
-            mask = foreground(img)
-            if mask.sum() > 20:
-                m = crop(mask.astype(np.float32))
-                if min(m.shape) >= 0.4 * max(m.shape):     # no thin bars: they would look like a "one"
-                    self.shape_masks[shape].append(m)
+        self.shape_masks = shape_masks(self.evqa_images, [s for s, _ in self.evqa_labels])
         digits, labels = load_mnist(split)
         self.mnist_images, self.mnist_labels = digits, labels
         self.digit_rows = [np.flatnonzero(labels == d) for d in range(10)]
@@ -104,6 +98,18 @@ class Pieces:
             return masks[rng.integers(len(masks))]
         rows = self.digit_rows[DIGITS.index(noun)]
         return crop(self.mnist_images[rows[rng.integers(len(rows))]].astype(np.float32) / 255.0)
+
+
+def shape_masks(images: np.ndarray, shapes: list[str]) -> dict[str, list[np.ndarray]]:
+    """easy-VQA images and their shapes -> each shape's alpha masks (cropped to the shape)."""
+    masks = {s: [] for s in SHAPES}
+    for img, shape in zip(images, shapes):
+        mask = foreground(img)
+        if mask.sum() > 20:
+            m = crop(mask.astype(np.float32))
+            if min(m.shape) >= 0.4 * max(m.shape):     # no thin bars: they would look like a "one"
+                masks[shape].append(m)
+    return masks
 
 
 def foreground(img: np.ndarray, threshold: int = 60) -> np.ndarray:
@@ -165,13 +171,19 @@ def sample_scene(rng, pieces: Pieces, with_heldout: bool = False):
         objects, alphas = [objects[i] for i in order], [alphas[i] for i in order]
         if not clear(objects):
             continue
-        image = np.empty((CANVAS, CANVAS, 3), np.float32)
-        image[:] = rng.integers(225, 256, size=3)
-        for o, a in zip(objects, alphas):
-            (x0, y0), (h, w) = o.pop("at"), a.shape
-            patch = image[y0:y0 + h, x0:x0 + w]
-            patch[:] = patch * (1 - a[..., None]) + np.array(RGB[o["color"]], np.float32) * a[..., None]
-        return np.clip(image + 0.5, 0, 255).astype(np.uint8), objects
+        return paint(objects, alphas, rng), objects
+
+
+def paint(objects: list[dict], alphas: list[np.ndarray], rng) -> np.ndarray:
+    """A light canvas with each object's alpha mask painted in its colour at its "at" (x0, y0), which is
+    removed from the object (its box stays)."""
+    image = np.empty((CANVAS, CANVAS, 3), np.float32)
+    image[:] = rng.integers(225, 256, size=3)
+    for o, a in zip(objects, alphas):
+        (x0, y0), (h, w) = o.pop("at"), a.shape
+        patch = image[y0:y0 + h, x0:x0 + w]
+        patch[:] = patch * (1 - a[..., None]) + np.array(RGB[o["color"]], np.float32) * a[..., None]
+    return np.clip(image + 0.5, 0, 255).astype(np.uint8)
 
 
 def clear(objects, margin: float = 6.0) -> bool:

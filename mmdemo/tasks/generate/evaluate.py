@@ -13,6 +13,10 @@ VAE and the GAN each make `samples` images at `temperature`.
   reference: as many MNIST training images);
 - speech accuracy: the VAE's log-mel from the joint posterior mean, Griffin-Lim, then the audio head of
   the tri-modal classifier (checkpoints/classify) - the share recognised as the query's digit.
+- scenes (`--scenes N`, default 500; 0 skips): the captions of the first N unseen test scenes of the
+  captioner's data (datasets.scenes.build("test", 2000, seed 1)) and of N/2 scenes with a held-out
+  colour-noun pair, each composed (scenes.py, seed = its index) and read back by the captioner: the
+  share read back exactly, the mean share of words in agreement, the share that could not be laid out.
 """
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ from .data import speech_from_target
 from .model import LATENT, NOISE, condition_batch, expert_input_image, truncated_noise
 
 SOURCES = {"image": "drawn", "text": "typed", "audio": "spoken"}
+N_SCENES = 500
 EVAL_TEXT_SEED = 4242
 
 
@@ -35,10 +40,36 @@ def add_arguments(ap) -> None:
     ap.add_argument("--samples", type=int, default=4, help="images per query and model")
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--speech-limit", type=int, default=100, help="queries per source for the speech check")
+    ap.add_argument("--scenes", type=int, default=N_SCENES, help="captions composed into scenes and read back (0: none)")
 
 
-def evaluate(model, limit=None, samples: int = 4, temperature: float = 1.0, speech_limit: int = 100) -> dict:
-    return measure(model, limit, samples, temperature, speech_limit)
+def evaluate(model, limit=None, samples: int = 4, temperature: float = 1.0, speech_limit: int = 100,
+             scenes: int = None) -> dict:
+    scenes = N_SCENES if scenes is None else scenes
+    return measure(model, limit, samples, temperature, speech_limit, scenes=scenes if limit is None else min(scenes, limit))
+
+
+def scene_figures(model, n: int) -> dict:
+    """Captions of unseen test scenes (and of scenes with a held-out colour-noun pair) -> composed -> read back."""
+    from ...datasets.scenes import build, decode
+    from ...errors import MMDemoError
+    out = {}
+    for split, count in (("test", n), ("heldout", n // 2)):
+        captions = [" ".join(decode(t)) for t in build(split, 2000 if split == "test" else 1000, 1)["tokens"][:count]]
+        exact, words, failed = [], [], 0
+        for i, caption in enumerate(captions):
+            try:
+                e = model.scene(caption, seed=i).extras
+            except MMDemoError:
+                failed += 1
+                continue
+            exact.append(e.read_back == e.asked)
+            words.append(e.word_agreement)
+        out[f"scene read back exactly ({split})"] = float(np.mean(exact)) if exact else 0.0
+        out[f"scene words in agreement ({split})"] = float(np.mean(words)) if words else 0.0
+        out[f"scene not laid out ({split})"] = failed / max(len(captions), 1)
+        out[f"scenes ({split})"] = len(captions)
+    return out
 
 
 def queries(limit: int | None) -> dict:
@@ -111,7 +142,7 @@ def reference_figures(model, test_features: torch.Tensor, test_labels: np.ndarra
 
 @torch.no_grad()
 def measure(model, limit: int | None = None, samples: int = 4, temperature: float = 1.0,
-            speech_limit: int = 100) -> dict:
+            speech_limit: int = 100, scenes: int = N_SCENES) -> dict:
     evaluator = model.net.evaluator
     test_x, test_y = load_mnist("test")
     test_features, test_logits = evaluator(torch.from_numpy(test_x.astype(np.float32) / 255.0))
@@ -139,6 +170,8 @@ def measure(model, limit: int | None = None, samples: int = 4, temperature: floa
     if speech_limit:
         metrics["speech accuracy"] = float(np.mean([metrics[f"speech accuracy from {s}"] for s in SOURCES.values()]))
     metrics.update(reference_figures(model, test_features, test_y, len(torch.cat(collected["vae"])), samples))
+    if scenes:
+        metrics.update(scene_figures(model, scenes))
     return {k: round(v, 4) if isinstance(v, float) else v for k, v in metrics.items()}
 
 
@@ -156,6 +189,11 @@ def report(metrics: dict) -> str:
         speech = ", ".join(f"{s} {metrics[f'speech accuracy from {s}']:.4f}" for s in SOURCES.values())
         rows.append(f"Generated speech recognised by the classifier's audio head: {metrics['speech accuracy']:.4f} "
                     f"({speech}).")
+    if "scenes (test)" in metrics:
+        rows.append("Scenes composed from captions, read back by the captioner: " + "; ".join(
+            f"{split} captions ({metrics[f'scenes ({split})']}): exact {metrics[f'scene read back exactly ({split})']:.4f}, "
+            f"words {metrics[f'scene words in agreement ({split})']:.4f}, not laid out "
+            f"{metrics[f'scene not laid out ({split})']:.4f}" for split in ("test", "heldout")) + ".")
     return "\n".join(rows)
 
 

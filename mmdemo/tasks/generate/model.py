@@ -186,6 +186,16 @@ class GenerateExtras:
     sliders: list[float] = field(default_factory=list)     # the offsets used, in standard deviations
 
 
+@dataclass
+class SceneExtras:
+    """model="scene": the composed scene and what the captioner read in it."""
+    image: np.ndarray                           # (96, 96, 3) uint8
+    boxes: list[tuple[int, int, int, int]]      # each object's box, left to right
+    asked: str                                  # the caption as parsed (normalised)
+    read_back: str                              # the project's captioner on the scene
+    word_agreement: float                       # share of word positions where the two agree
+
+
 NOTES = {
     "fusion_vae": "Product of experts: each modality's expert is a Gaussian over the 16-d latent; its weight is its "
                   "precision share (1/var_m) / (1 + sum of 1/var), per latent dimension, averaged over the 16 "
@@ -203,6 +213,10 @@ NOTES = {
                    "probabilities.",
     "samples_gan": "GAN samples: noise truncated at 2 sd and scaled by the temperature, with the condition.",
     "reading": "Each sample read by the evaluation CNN (trained separately on MNIST, not part of either generator).",
+    "scene": "Scene from a caption: each digit drawn by the conditional GAN (one-hot condition), each shape cut from "
+             "an easy-VQA test image, painted in its colour and placed at random until the caption grammar's own "
+             "rules (order by centre x, size words, relations) read the layout as the caption; then the "
+             "project's captioner (scenes-adaptive-attention) reads the scene back.",
 }
 SPEECH_SIGMA = 0.3
 
@@ -263,6 +277,9 @@ class DigitGenerator:
 
     def predict(self, image=None, text=None, audio=None, model: str = "vae", n: int = 8, temperature: float = 1.0,
                 sliders=None, seed: int = 0) -> Prediction:
+        """model "vae" / "gan": digits from any subset of image, text, audio; "scene": text is a scene caption."""
+        if model == "scene":
+            return self.scene(text, seed)
         sliders = self.check(model, n, temperature, sliders)
         trimmed = {}
         got = self.preprocess(image, text, audio, notes=trimmed)
@@ -300,6 +317,21 @@ class DigitGenerator:
                           scores={str(d): float(c) / n for d, c in enumerate(counts) if c},
                           fusion_weights=weights, attention={}, notes=notes, extras=extras)
 
+    def scene(self, caption, seed: int = 0) -> Prediction:
+        """A caption -> a composed scene (scenes.py), read back by the project's captioner."""
+        from ...registry import load
+        from .scenes import compose
+        if not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**31:
+            raise MMDemoError(f"seed must be a whole number from 0 to {2**31 - 1}, got {seed!r}.")
+        image, objects, asked = compose(caption, self.net.generator, int(seed))
+        back = load("caption", "scenes-adaptive-attention").predict(image).output
+        agreement = word_agreement(asked, back)
+        extras = SceneExtras(image=image, boxes=[tuple(o["box"]) for o in objects], asked=asked, read_back=back,
+                             word_agreement=agreement)
+        return Prediction(task=self.task, model=f"{self.name}-scene", output=back,
+                          scores={"read back exactly": float(back == asked), "words in agreement": agreement},
+                          fusion_weights={}, attention={}, notes={"scene": NOTES["scene"]}, extras=extras)
+
     def condition(self, feats: dict) -> tuple[torch.Tensor, dict]:
         """The GAN's condition for one request: class probabilities (1, 10) and the gate's weights."""
         probs, weights = condition_batch(self.classifier, feats)
@@ -327,6 +359,12 @@ class DigitGenerator:
             target = torch.from_numpy(speech_target(got["audio"]))[None]
             terms["speech reconstruction"] = float(speech_nll(vae.speech_decoder(mu), target)[0])
         return terms
+
+
+def word_agreement(asked: str, read: str) -> float:
+    """Share of word positions (of the longer caption) where the two captions have the same word."""
+    a, b = asked.split(), read.split()
+    return sum(x == y for x, y in zip(a, b)) / max(len(a), len(b), 1)
 
 
 @torch.no_grad()

@@ -6,10 +6,14 @@ from __future__ import annotations
 import gradio as gr
 import numpy as np
 import pandas as pd
+from PIL import Image
 
 from ...ui.components import drawn_image, fusion_chart, note, picture, predict
 from ...ui.draw import fusion_frame, image_grid, spectrogram
 from .model import INTERPOLATION_STEPS, MAX_SAMPLES, N_SLIDERS, SLIDER_RANGE, TEMPERATURE_RANGE
+from .scenes import MAX_CHARS
+
+SCENE_EXAMPLE = "a small red triangle left of a large blue seven above a small green circle"
 
 TASK = "generate"
 
@@ -29,6 +33,18 @@ def run_generate(sketch, image, text, audio, n, temperature, *sliders):
             image_grid(gan.extras.samples, 8), gan.output, e.speech, spectrogram(e.speech_mel),
             fusion_frame(vae.fusion_weights), note(vae, "fusion"), fusion_frame(gan.fusion_weights), elbo,
             explanations(vae, gan))
+
+
+def run_scene(caption, seed):
+    """/generate_scene: a caption -> the composed scene and what the captioner reads in it."""
+    seed = int(seed) if isinstance(seed, (int, float)) and float(seed).is_integer() else seed
+    p = predict(TASK, None, text=caption, model="scene", seed=seed)
+    e = p.extras
+    verdict = "read back exactly as asked" if e.read_back == e.asked else \
+        f"{e.word_agreement:.0%} of the words read back as asked"
+    reading = (f"**Asked:** {e.asked}  \n**The captioner reads:** {e.read_back}  \n**Check:** {verdict}.\n\n"
+               f"<small>{p.notes['scene']}</small>")
+    return Image.fromarray(e.image).resize((288, 288), Image.Resampling.NEAREST), reading
 
 
 def explanations(vae, gan) -> str:
@@ -76,3 +92,19 @@ def build(inputs: dict) -> None:
     go.click(run_generate, ins, outs, api_name="generate")
     for s in sliders:
         s.release(run_generate, ins, outs, api_name=False)
+    scene_panel()
+
+
+def scene_panel() -> None:
+    """Caption -> scene, read back by the captioner; endpoint /generate_scene."""
+    gr.Markdown("### A scene from a caption\nObjects: `a <small|large> <colour> <shape or digit>`, joined by "
+                "`left of`, `above` or `below` (at most 4). Digits are drawn by the GAN above; the captioner "
+                "then reads the scene back.")
+    with gr.Row():
+        caption = gr.Textbox(label="Scene caption", value=SCENE_EXAMPLE, max_length=MAX_CHARS, scale=4)
+        seed = gr.Number(value=0, precision=0, minimum=0, label="Seed", scale=1)
+        go = gr.Button("Compose", scale=1)
+    with gr.Row():
+        scene = picture(label="Composed scene", height=288)
+        reading = gr.Markdown()
+    go.click(run_scene, [caption, seed], [scene, reading], api_name="generate_scene")
