@@ -45,15 +45,14 @@ def test_gradcam_map_is_well_formed_and_points_at_the_cup():
 
 def test_deletion_auc_beats_random_order_on_the_bundled_photos():
     """Measured by benchmarks/photo_backends.py (steps=16, 10 random orders): mean AUC Grad-CAM
-    0.144 vs random 0.244; Grad-CAM lower on 5 of 6 photos, not on chelsea (0.363 vs 0.335:
-    deleting cat cells moves probability between the three cat classes rather than away).
-    Asserted here (steps=8, 3 orders, for time): the mean is clearly lower, and >= 5 of 6 photos."""
+    0.137 vs random 0.244, Grad-CAM lower on all 6 photos (the map of the class's softmax probability;
+    the logit's map lost on chelsea). Asserted here with steps=8 and 3 orders, for time."""
     results = [efficientnet_lite.deletion_auc(p, random_orders=3, steps=8) for p in sorted(PHOTOS.glob("*.jpg"))]
     gradcam = np.array([r["gradcam"] for r in results])
     random = np.array([r["random"] for r in results])
     assert len(results) == 6
     assert gradcam.mean() < 0.8 * random.mean()
-    assert (gradcam < random).sum() >= 5
+    assert (gradcam < random).all(), dict(zip(sorted(p.name for p in PHOTOS.glob("*.jpg")), zip(gradcam, random)))
 
 
 @pytest.mark.parametrize("image", [None, b"not an image", "/no/such/photo.jpg"])

@@ -162,11 +162,17 @@ _cam_lock = threading.Lock()     # GradCAM hooks the shared model: one request a
 
 def grad_cam(model: EfficientNetLite0, x: torch.Tensor, class_index: int) -> np.ndarray:
     """Grad-CAM (Selvaraju et al. 2017) from pytorch-grad-cam on the head's 7x7 activations for
-    one class -> (224, 224) map in 0..1 (the library upsamples and min-max scales it)."""
+    one class -> (224, 224) map in 0..1 (the library upsamples and min-max scales it).
+
+    The target is the class's softmax probability (the library's ClassifierOutputSoftmaxTarget), the
+    quantity the deletion check measures, not its logit: where several classes share the evidence (three
+    cat breeds on the cat photo) the logit's map points at what all of them rise with, and deleting it
+    moved probability between them (deletion AUC 0.363 vs random 0.335); the probability's map points at
+    what sets this class apart (`python benchmarks/photo_backends.py`)."""
     from pytorch_grad_cam import GradCAM
-    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
     with _cam_lock, GradCAM(model=model, target_layers=[model.head_activation]) as cam:
-        return cam(input_tensor=x, targets=[ClassifierOutputTarget(class_index)])[0]
+        return cam(input_tensor=x, targets=[ClassifierOutputSoftmaxTarget(class_index)])[0]
 
 
 def recognise(image, top_k: int = 5) -> dict:
@@ -185,8 +191,8 @@ def recognise(image, top_k: int = 5) -> dict:
     heatmap = grad_cam(model, x, indices[0]).astype(np.float32)
     return {"labels": [names[i] for i in indices], "probabilities": top.values.tolist(), "class_indices": indices,
             "heatmap": heatmap, "crop": crop,
-            "notes": {"heatmap": f"Grad-CAM (pytorch-grad-cam) for '{names[indices[0]]}' on the last 1x1 conv's "
-                                 "7x7 activations, upsampled to the 224x224 crop, scaled to 0..1."}}
+            "notes": {"heatmap": f"Grad-CAM (pytorch-grad-cam) of the softmax probability of '{names[indices[0]]}' "
+                                 "on the last 1x1 conv's 7x7 activations, upsampled to the 224x224 crop, scaled to 0..1."}}
 
 
 # ---------------------------------------------------------------- faithfulness: deletion AUC

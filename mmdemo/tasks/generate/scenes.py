@@ -61,7 +61,7 @@ def parse(caption) -> tuple[list[tuple[str, str, str]], list[str]]:
     return objects, relations
 
 
-class Pieces:
+class ObjectMasks:
     """Alpha masks for the objects: digits drawn by the GAN, shapes cut from easy-VQA test images."""
     _shapes = None
     _lock = threading.Lock()
@@ -115,9 +115,9 @@ def fits(alpha, at, boxes) -> tuple | None:
     return box if ok else None
 
 
-def layout(spec, relations, pieces: Pieces, rng):
+def layout(spec, relations, masks_of: ObjectMasks, rng):
     """Objects (with boxes and "at") and their masks that read as the caption, or None after LAYOUT_TRIES."""
-    masks = [pieces.mask(noun) for _, _, noun in spec]
+    masks = [masks_of.mask(noun) for _, _, noun in spec]
     for _ in range(LAYOUT_TRIES):
         objects, alphas = [], []
         for k, ((size, color, noun), mask) in enumerate(zip(spec, masks)):
@@ -157,7 +157,7 @@ def compose(caption: str, generator, seed: int = 0) -> tuple[np.ndarray, list[di
     """A caption -> (96x96x3 uint8 scene, its objects with boxes, the normalised caption)."""
     spec, relations = parse(caption)
     rng = np.random.default_rng(seed)
-    found = layout(spec, relations, Pieces(generator, rng), rng)
+    found = layout(spec, relations, ObjectMasks(generator, rng), rng)
     if found is None:
         raise MMDemoError("These objects could not be placed on the 96 px canvas as the caption says; "
                           "try fewer or smaller objects, or other relations.")
