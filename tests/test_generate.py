@@ -69,11 +69,11 @@ def test_contract_from_text(model):
     assert {"fusion", "elbo", "speech", "samples", "reading"} <= set(pred.notes)
 
 
-@pytest.mark.parametrize("kind, temperature, rate", [("vae", 1.0, 0.9), ("gan", 0.5, 0.9)])
+@pytest.mark.parametrize("kind, temperature, rate", [("vae", 1.0, 0.95), ("gan", 1.0, 0.95)])
 def test_typed_digits_are_drawn_as_that_digit(model, kind, temperature, rate):
     """Every English digit word, 8 samples each (fixed seed): the share the evaluation CNN reads as the
-    digit. Regression guard at the committed checkpoint's level (measured here: VAE 0.94 at temperature
-    1.0, GAN 1.00 at 0.5 and 0.85 at 1.0; the 0.95 target at 1.0 is not met, see docs/generate.md)."""
+    digit, at the protocol's temperature 1.0. Regression guard at the committed checkpoint's level
+    (measured here: VAE 1.00, GAN 1.00; the full measurement is in docs/generate.md)."""
     hits = [model.predict(text=word, model=kind, n=8, seed=1, temperature=temperature).extras.sample_labels.count(d)
             for d, word in enumerate(WORDS)]
     assert sum(hits) / 80 >= rate, hits

@@ -216,12 +216,17 @@ Inputs are read by the frozen encoders of the tri-modal classifier (`checkpoints
   modality), every subset's posterior reconstructing the tuple's image and speech, on label-matched
   tuples (the data sets share only the digit), with: the speech term weighted {vo.get('speech_weight', 1)},
   the image term of the text-only and speech-only posteriors weighted {vo.get('cross_image_weight', 1)} (they cannot know the
-  style), and a linear digit classifier on the sampled latent (weight {vo.get('digit_weight', 0)}, training only, not
-  shipped) that keeps the digits apart in the latent. Sliders: the first 4 principal directions of the
+  style), the KL term weighted {vo.get('kl_weight', 1)}, a linear digit classifier on the sampled latent (weight
+  {vo.get('digit_weight', 0)}, training only, not shipped) that keeps the digits apart in the latent, and a guidance
+  loss (weight {vo.get('guide_weight', 0)}{', on a small random affine view' if vo.get('guide_augment') else ''}): the frozen tri-modal
+  classifier's image branch (checkpoints/classify; not the evaluation CNN) must read each decoded sample
+  as the tuple's digit. {t['vae_epochs']} epochs. Sliders: the first 4 principal directions of the
   training posterior means (variance shares {t['slider_variance_share']}).
 - **Conditional GAN** (DCGAN-style generator, {config['noise']}-d noise, transposed convolutions; hinge loss,
   spectral-normalised projection discriminator with an auxiliary digit head (AC-GAN, Odena et al. 2017),
-  used in training only and not shipped; {t['gan_epochs']} epochs of 20,000 MNIST images). Condition: the
+  used in training only and not shipped; {t['gan_epochs']} epochs of 20,000 MNIST images; the frozen tri-modal
+  classifier's image branch, where the condition comes from, must also read each fake as the condition's
+  digit, weight {go.get('guide_weight', 0)}; not the evaluation CNN). Condition: the
   tri-modal classifier's class probabilities (its gated fusion of the given modalities) through a
   learned linear embedding; in training {go.get('mixed', 0):.0%} of the conditions are the classifier's probabilities
   for a typed or spoken digit of the image's label (what the GAN meets at run time), the rest the

@@ -6,6 +6,8 @@ Stages: (0) frozen features of the tri-modal classifier for MNIST images, typed 
 digits (FSDD train + synthetic voices, half of them augmented); (1) the evaluation CNN on MNIST
 alone; (2) the VAE on label-matched (image, text, speech) tuples; (3) PCA of its posterior means (the
 sliders); (4) the conditional GAN on MNIST images with the classifier's image probabilities as condition.
+Both generators are also trained against the frozen tri-modal classifier's image branch (image_guide: it
+must read their samples as the intended digit); the evaluation CNN is never a training signal.
 """
 from __future__ import annotations
 
@@ -34,12 +36,13 @@ TEXT_SEED = 2024              # phrasings unseen by the classifier (it trained o
 FEATURES_VERSION = 2
 
 
-VAE_OPTIONS = {"speech_weight": 0.25, "digit_weight": 10.0, "cross_image_weight": 1.0}
-GAN_OPTIONS = {"mixed": 0.67}
+VAE_OPTIONS = {"speech_weight": 0.25, "digit_weight": 10.0, "cross_image_weight": 1.0, "guide_weight": 30.0,
+               "kl_weight": 0.5, "guide_augment": True}
+GAN_OPTIONS = {"mixed": 0.67, "guide_weight": 1.0}
 
 
 def add_arguments(ap) -> None:
-    ap.add_argument("--vae-epochs", type=int, default=6)
+    ap.add_argument("--vae-epochs", type=int, default=10)
     ap.add_argument("--gan-epochs", type=int, default=5)
     ap.add_argument("--eval-epochs", type=int, default=2, help="epochs of the evaluation CNN")
     ap.add_argument("--speech-weight", type=float, default=VAE_OPTIONS["speech_weight"],
@@ -50,6 +53,11 @@ def add_arguments(ap) -> None:
                     help="weight of the image reconstruction from the text-only and speech-only posteriors")
     ap.add_argument("--mixed", type=float, default=GAN_OPTIONS["mixed"],
                     help="share of GAN conditions taken from a typed or spoken digit of the same label")
+    ap.add_argument("--guide-weight", type=float, default=VAE_OPTIONS["guide_weight"],
+                    help="VAE: weight of the frozen classifier image branch's digit loss on the decoded samples")
+    ap.add_argument("--kl-weight", type=float, default=VAE_OPTIONS["kl_weight"], help="VAE: weight of the KL term")
+    ap.add_argument("--gan-guide-weight", type=float, default=GAN_OPTIONS["guide_weight"],
+                    help="GAN: weight of the frozen classifier image branch's digit loss on the fakes")
 
 
 def machine() -> str:
@@ -88,6 +96,23 @@ def build_features(seed: int = 0) -> dict:
     path.parent.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in out.items()}, str(path))   # safetensors: a cache is never unpickled
     return out
+
+
+def image_guide(augment: bool = False, seed: int = 0):
+    """The frozen tri-modal classifier's image branch (checkpoints/classify: image encoder + its unimodal head)
+    as a differentiable function of 28x28 images in 0..1 -> digit logits; a training signal for both
+    generators (the GAN's condition comes from this classifier; the evaluation CNN is never used)."""
+    net = classifier().net.eval().to(parallel.train_device())
+    for p in net.parameters():
+        p.requires_grad_(False)
+    gen = torch.Generator().manual_seed(seed)
+
+    def logits(images):
+        x = images[:, None]
+        if augment:   # a small random affine per image: the digit must be read from any such view
+            x = random_affine(x, gen)
+        return net.heads["image"](net.encode("image", x)[0])
+    return logits
 
 
 def encode_by_length(net, waves: list) -> torch.Tensor:
@@ -141,7 +166,8 @@ SUBSETS = [("image", "text", "audio"), ("image",), ("text",), ("audio",)]
 
 
 def vae_loss(vae, feats: dict, rows, text, audio, speech_weight: float = 1.0, digit_head=None,
-             digit_weight: float = 0.0, cross_image_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
+             digit_weight: float = 0.0, cross_image_weight: float = 1.0, guide=None,
+             guide_weight: float = 0.0, kl_weight: float = 1.0) -> tuple[torch.Tensor, dict]:
     """Subsampled ELBO (Wu & Goodman 2018) over the joint posterior and each single-modality posterior,
     each asked to reconstruct the tuple's image and speech (cross-modal reconstruction), KL to the prior.
     To decode each tuple once, the batch is cut into len(SUBSETS) parts, one subset each."""
@@ -152,7 +178,8 @@ def vae_loss(vae, feats: dict, rows, text, audio, speech_weight: float = 1.0, di
     mus, logvars = zip(*[vae.posterior({m: inputs[m][p] for m in subset})[:2] for subset, p in zip(SUBSETS, parts)])
     mu, logvar = torch.cat(mus), torch.cat(logvars)
     z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-    rec_image = F.binary_cross_entropy_with_logits(vae.image_decoder(z), pixels, reduction="none").sum((1, 2))
+    image_logits = vae.image_decoder(z)
+    rec_image = F.binary_cross_entropy_with_logits(image_logits, pixels, reduction="none").sum((1, 2))
     rec_speech, kl = speech_nll(vae.speech_decoder(z), mel), kl_to_prior(mu, logvar)
     stats, rec_image_, rec_speech_, kl_ = {}, rec_image.detach(), rec_speech.detach(), kl.detach()
     for subset, p in zip(SUBSETS, parts):
@@ -163,15 +190,19 @@ def vae_loss(vae, feats: dict, rows, text, audio, speech_weight: float = 1.0, di
         unimodal = torch.from_numpy(np.isin(np.arange(len(rows)), np.concatenate(
             [p for subset, p in zip(SUBSETS, parts) if subset in (("text",), ("audio",))]))).to(rec_image.device)
         rec_image = torch.where(unimodal, cross_image_weight * rec_image, rec_image)
-    total = (rec_image + speech_weight * rec_speech + kl).mean()
+    total = (rec_image + speech_weight * rec_speech + kl_weight * kl).mean()
     if digit_weight:
         digit = F.cross_entropy(digit_head(z), feats["y_image"][rows])
         stats["digit"], total = digit.item(), total + digit_weight * digit
+    if guide_weight:
+        guided = F.cross_entropy(guide(torch.sigmoid(image_logits)), feats["y_image"][rows])
+        stats["guide"], total = guided.item(), total + guide_weight * guided
     return total, stats
 
 
 def train_vae(vae, feats: dict, epochs: int, seed: int, batch: int = 128, speech_weight: float = 1.0,
-              lr: float = 2e-3, digit_weight: float = 0.0, cross_image_weight: float = 1.0) -> dict:
+              lr: float = 2e-3, digit_weight: float = 0.0, cross_image_weight: float = 1.0,
+              guide_weight: float = 0.0, kl_weight: float = 1.0, guide_augment: bool = False) -> dict:
     rng = np.random.default_rng(seed)
     digit_head = nn.Linear(LATENT, 10).to(parallel.train_device())   # training only, not shipped
     parallel.same_start(digit_head)
@@ -183,8 +214,10 @@ def train_vae(vae, feats: dict, epochs: int, seed: int, batch: int = 128, speech
             yield rows[s:s + batch], text[s:s + batch], audio[s:s + batch]
 
     batch, on_device = int(batch), parallel.to_device(feats, parallel.train_device())   # a copy where the VAE trains
+    guide = image_guide(guide_augment, seed) if guide_weight else None
     return fit(vae, batches, lambda b: vae_loss(vae, on_device, *b, speech_weight=speech_weight, digit_head=digit_head,
-                                                digit_weight=digit_weight, cross_image_weight=cross_image_weight),
+                                                digit_weight=digit_weight, cross_image_weight=cross_image_weight,
+                                                guide=guide, guide_weight=guide_weight, kl_weight=kl_weight),
                steps_per_epoch=int(np.ceil(n / batch)), epochs=epochs, lr=lr, name="VAE",
                params=list(vae.parameters()) + list(digit_head.parameters()))
 
@@ -239,10 +272,11 @@ class ProjectionDiscriminator(nn.Module):
 
 
 def train_gan(generator, feats: dict, epochs: int, seed: int, batch: int = 64, aux_weight: float = 1.0,
-              mixed: float = 0.0, lr: float = 4e-4) -> dict:
+              mixed: float = 0.0, lr: float = 4e-4, guide_weight: float = 0.0) -> dict:
     """Hinge-loss conditional GAN with an auxiliary digit loss (AC-GAN): the discriminator also names the
     digit of real images (their label) and the generator is asked to make images it names as the
-    condition's digit. fit() steps the generator; the discriminator's step (its own Adam) is taken inside
+    condition's digit; with guide_weight, the frozen tri-modal classifier's image branch (where the
+    condition comes from) must also read the fakes as the condition's digit. fit() steps the generator; the discriminator's step (its own Adam) is taken inside
     the loss callback before each generator step."""
     torch.manual_seed(seed)
     rng, gen = np.random.default_rng(seed), torch.Generator().manual_seed(seed)
@@ -254,6 +288,7 @@ def train_gan(generator, feats: dict, epochs: int, seed: int, batch: int = 64, a
     n, batch = len(real_all), int(batch)
     if mixed:
         cond_all = mixed_conditions(feats, rng, mixed).to(where)
+    guide = image_guide() if guide_weight else None
 
     def batches(epoch):
         order = rng.permutation(n)
@@ -271,17 +306,22 @@ def train_gan(generator, feats: dict, epochs: int, seed: int, batch: int = 64, a
         d_opt.step()
         score, digit = disc(fake, cond)
         aux = F.cross_entropy(digit, cond.argmax(1))
-        return -score.mean() + aux_weight * aux, {"d": d_loss.item(), "aux": aux.item()}
+        total, stats = -score.mean() + aux_weight * aux, {"d": d_loss.item(), "aux": aux.item()}
+        if guide_weight:
+            guided = F.cross_entropy(guide(fake), cond.argmax(1))
+            total, stats["guide"] = total + guide_weight * guided, guided.item()
+        return total, stats
 
     return fit(generator, batches, loss, steps_per_epoch=n // batch, epochs=epochs, lr=lr, weight_decay=0.0,
                warmup=0.05, name="GAN")
 
 
-def train(epochs: int | None = None, seed: int = 0, vae_epochs: int = 6, gan_epochs: int = 5,
+def train(epochs: int | None = None, seed: int = 0, vae_epochs: int = 10, gan_epochs: int = 5,
           eval_epochs: int = 2, speech_weight: float = VAE_OPTIONS["speech_weight"],
           digit_weight: float = VAE_OPTIONS["digit_weight"],
           cross_image_weight: float = VAE_OPTIONS["cross_image_weight"],
-          mixed: float = GAN_OPTIONS["mixed"]) -> Trained:
+          mixed: float = GAN_OPTIONS["mixed"], guide_weight: float = VAE_OPTIONS["guide_weight"],
+          kl_weight: float = VAE_OPTIONS["kl_weight"], gan_guide_weight: float = GAN_OPTIONS["guide_weight"]) -> Trained:
     from .evaluate import measure
     from .model import DigitGenerator
     t_start, timings = time.perf_counter(), {}
@@ -297,16 +337,18 @@ def train(epochs: int | None = None, seed: int = 0, vae_epochs: int = 6, gan_epo
     eval_acc = train_evaluator(net.evaluator, eval_epochs, seed)
     t0 = lap("evaluation CNN", t0)
     vae_options = {"speech_weight": speech_weight, "digit_weight": digit_weight,
-                   "cross_image_weight": cross_image_weight}
+                   "cross_image_weight": cross_image_weight, "guide_weight": guide_weight, "kl_weight": kl_weight,
+                   "guide_augment": VAE_OPTIONS["guide_augment"]}
+    gan_options = {"mixed": mixed, "guide_weight": gan_guide_weight}
     vae_stats = train_vae(net.vae, feats, epochs or vae_epochs, seed, **vae_options)
     variance = set_latent_directions(net.vae, feats, seed)
     t0 = lap("VAE", t0)
-    gan_stats = train_gan(net.generator, feats, gan_epochs, seed, mixed=mixed)
+    gan_stats = train_gan(net.generator, feats, gan_epochs, seed, **gan_options)
     lap("GAN", t0)
     seconds = time.perf_counter() - t_start
     config = {"task": "generate", "latent": LATENT, "noise": NOISE,
               "training": {"seed": seed, "vae_epochs": epochs or vae_epochs, "gan_epochs": gan_epochs,
-                           "eval_epochs": eval_epochs, "vae_options": vae_options, "gan_options": {"mixed": mixed},
+                           "eval_epochs": eval_epochs, "vae_options": vae_options, "gan_options": gan_options,
                            "images": N_IMAGES, "texts": N_TEXTS,
                            "audio_clips": int(len(feats["y_audio"])), "seconds": round(seconds, 1),
                            "seconds_per_stage": timings, "slider_variance_share": [round(v, 4) for v in variance],
