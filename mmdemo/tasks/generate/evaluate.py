@@ -241,7 +241,9 @@ Free Spoken Digit Dataset (Zohar Jackson and contributors; CC BY-SA 4.0): offici
 synthetic voices (espeak-ng, flite, festival), {t['audio_clips']} clips, half of them through the microphone
 augmentation (the speech decoder's target is always the clean clip).
 Typed digits: {t['texts']} generated phrasings. Frozen encoders: checkpoints/classify (MNIST, FSDD,
-the speech_embedding CNN by Google, Apache-2.0).
+the speech_embedding CNN by Google, Apache-2.0). Scenes from captions (`predict(text=..., model="scene")`,
+not in this file): shapes cut from easy-VQA test images at run time (Victor Zhou, MIT licence; pip
+package `easy-vqa`), digits drawn by this GAN, read back by checkpoints/caption.
 
 ## Measured (`python -m mmdemo.evaluate generate`)
 {report(m)}
