@@ -23,8 +23,8 @@ Every answer comes with one attention map per hop and the words each hop read.
   each hop attends over the words (guided by its memory), then over the regions (guided by what it read
   and its memory), soft-counts the regions that fit (sigmoid sum), and adds what it saw to its memory.
 - **Gate**: GatedFusion weighs image evidence (the final memory) against question evidence (the
-  question alone). Training adds the answer head on each branch alone; the cost on the image weight is
-  {t['gate_cost']} (0: the gate is trained by the answer loss only).
+  question alone). Training adds the answer head on each branch alone; the gate's cost of using the image
+  is {t['gate_cost']} x {t.get('gate_cost_form', 'image weight')} (0: the gate is trained by the answer loss only).
 - **Attention training**: a weak loss (weight {t['attention_weight']}) asks each hop's map to put its mass on the
   objects its step of the program is about (e.g. hop 1 on the anchor of a relation, hop 2 on the
   object asked about). At inference no box exists: the maps are the model's own softmax.

@@ -94,6 +94,35 @@ TEMPLATES = {
                     ["a {n} has how many sides?"]),
     "prior_round": (["is a {n} round?"], ["is every {n} round?"]),
 }
+# kind -> more training-only paraphrases (scene_train uses them; the evaluation's test questions are drawn
+# from TEMPLATES alone, so they are unchanged). Written as further ways to ask each program, not as
+# variants of the held-out templates above (which stay out of training).
+TRAIN_EXTRA = {
+    "exist": ["is a {a} visible?", "is there at least one {a}?", "does this scene include a {a}?"],
+    "query_color": ["what is the colour of the {a}?", "which color is the {a}?", "what colour does the {a} have?"],
+    "query_noun": ["what object is the {a}?", "identify the {a}.", "what exactly is the {a}?"],
+    "query_size": ["what is the size of the {a}?", "is the {a} large or small?", "which size does the {a} have?"],
+    "count": ["how many {as} are visible?", "count how many {as} there are.", "give the count of {as}."],
+    "relate_color": ["what is the colour of the {a} {r} the {b}?", "which colour has the {a} {r} the {b}?"],
+    "relate_noun": ["which {a} is {r} the {b}?", "identify the {a} {r} the {b}."],
+    "both": ["are a {a} and a {b} both present?", "do you see a {a} and also a {b}?",
+             "is there a {a} together with a {b}?"],
+    "attr_pair": ["is there any {c} {n}?", "is a {c} {n} present?", "does a {c} {n} appear?"],
+    "not_exist": ["is there not a single {a}?", "are {as} absent?", "does the scene lack {as}?"],
+    "not_color": ["is the {a} some colour other than {c}?", "is the colour of the {a} not {c}?",
+                  "is the {a} anything but {c}?"],
+    "count_not": ["how many objects have a colour other than {c}?", "how many of the objects are not {c}?"],
+    "more": ["is the number of {as} greater than the number of {bs}?", "do the {as} outnumber the {bs}?",
+             "are there more {as} here than {bs}?"],
+    "fewer": ["is the number of {as} smaller than the number of {bs}?", "are the {as} fewer than the {bs}?",
+              "are {as} less numerous than {bs}?"],
+    "same": ["do the {as} and the {bs} have the same count?", "is the count of {as} the same as the count of {bs}?",
+             "are {as} as numerous as {bs}?"],
+    "property": ["is the {a} really {p}?", "would you say the {a} is {p}?", "can the {a} be called {p}?"],
+    "prior_parity": ["is {n} odd?", "is {n} even?", "would {n} be an odd number?"],
+    "prior_sides": ["how many sides has a {n}?", "count the sides of a {n}."],
+    "prior_round": ["is a {n} a round shape?"],
+}
 FAMILY = {"exist": "existence", "query_color": "attribute", "query_noun": "attribute",
           "query_size": "attribute", "count": "counting", "relate_color": "relation",
           "relate_noun": "relation", "both": "conjunction", "attr_pair": "conjunction",
@@ -351,11 +380,12 @@ def fill(rng, template: str, slots: dict) -> str:
 
 
 def sample_question(rng, objects, kind: str, heldout_templates: bool = False,
-                    heldout_pairs: bool = False, tries: int = 30) -> Question | None:
+                    heldout_pairs: bool = False, tries: int = 30, extra_templates: bool = False) -> Question | None:
     """One question of `kind` about the scene (None if none could be built). heldout_pairs=False
-    (training): no filter names a held-out colour-noun pair."""
+    (training): no filter names a held-out colour-noun pair. extra_templates (training only): the
+    training templates plus TRAIN_EXTRA's."""
     train, test = TEMPLATES[kind]
-    templates = test if heldout_templates else train
+    templates = test if heldout_templates else train + (TRAIN_EXTRA.get(kind, []) if extra_templates else [])
     for _ in range(tries):
         t = int(rng.integers(len(templates)))
         if kind.startswith("prior"):
@@ -378,7 +408,8 @@ def sample_kind(rng) -> str:
 
 
 def questions_for(data: dict, per_scene: int, seed: int, heldout_templates: bool = False,
-                  heldout_pairs: bool = False, kinds=None, distinct: int | None = None) -> list[tuple[int, Question]]:
+                  heldout_pairs: bool = False, kinds=None, distinct: int | None = None,
+                  extra_templates: bool = False) -> list[tuple[int, Question]]:
     """per_scene questions about every scene of scenes.build(...) data -> [(scene row, Question)].
 
     distinct: at most this many different question texts (each kind its share, by KIND_WEIGHTS); once a
@@ -394,7 +425,8 @@ def questions_for(data: dict, per_scene: int, seed: int, heldout_templates: bool
         for _ in range(per_scene):
             kind = sample_kind(rng) if kinds is None else pick(rng, kinds)
             for _ in range(1 if budget[kind] is None else 6):
-                q = sample_question(rng, objects, kind, heldout_templates, heldout_pairs)
+                q = sample_question(rng, objects, kind, heldout_templates, heldout_pairs,
+                                    extra_templates=extra_templates)
                 if q is not None and (budget[kind] is None or q.text in seen[kind]
                                       or len(seen[kind]) < budget[kind]):
                     seen[kind].add(q.text)

@@ -64,6 +64,21 @@ def object_cells(data: dict) -> torch.Tensor:
     return cells
 
 
+def centre_cells(data: dict) -> torch.Tensor:
+    """(N, 4, 144) one-hot: the grid cell holding each object's box centre (padding objects: none). The
+    count loss asks each hop's soft count to fire on exactly these cells of its objects, so its sum is a
+    count of objects, not of the cells they cover (objects come in two sizes)."""
+    from ...datasets.scenes import CANVAS
+    grid = CANVAS // 8
+    boxes = data["boxes"].astype(np.float64)
+    cx, cy = (boxes[..., 0] + boxes[..., 2]) / 2, (boxes[..., 1] + boxes[..., 3]) / 2
+    cell = np.clip((cy // 8).astype(int), 0, grid - 1) * grid + np.clip((cx // 8).astype(int), 0, grid - 1)
+    out = torch.zeros(*boxes.shape[:2], grid * grid)
+    out.scatter_(2, torch.from_numpy(cell)[..., None], 1.0)
+    out[torch.from_numpy(data["boxes"][:, :, 0] < 0)] = 0
+    return out
+
+
 def frozen_caption_grid(net, images: torch.Tensor, batch: int = 250) -> tuple[torch.Tensor, str]:
     """Copy the captioner's CNN (checkpoints/caption: the same ConvGridEncoder on the same 96x96 scenes,
     trained on the train pieces without the held-out pairs) into net.image, freeze it, and run it once over
@@ -82,8 +97,9 @@ def frozen_caption_grid(net, images: torch.Tensor, batch: int = 250) -> tuple[to
 
 def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_scene: int = 6,
           distinct: int = 10000, images_per_step: int = 32, lr: float = 3e-3, hops: int = 2,
-          attention_weight: float = 0.5, object_weight: float = 0.5, gate_cost: float = 0.02,
-          frozen_cnn: bool = True) -> Trained:
+          attention_weight: float = 0.5, object_weight: float = 0.5, gate_cost: float = 0.005,
+          frozen_cnn: bool = True, relational: bool = True, count_evidence: bool = True,
+          count_weight: float = 0.2, extra_templates: bool = True) -> Trained:
     from ...datasets.scenes import NOUNS, OBJECT_COLORS, build
     from ...nn.text import MiniLMEncoder
     from .scene_evaluate import evaluate
@@ -95,18 +111,20 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_sc
     rng = np.random.default_rng(seed)
     t_start = time.perf_counter()
     data = build("train", n_train, seed, mix=(0.9, 0.1, 0.0))       # scenes + single easy-VQA shapes
-    d = question_table(data, questions_for(data, per_scene, seed, distinct=distinct), hops)
+    d = question_table(data, questions_for(data, per_scene, seed, distinct=distinct,
+                                                   extra_templates=extra_templates), hops)
     where = parallel.train_device()
     g = parallel.to_device({   # a copy of what the loss indexes, where the model trains
         "images": torch.from_numpy(data["images"]).permute(0, 3, 1, 2),   # uint8; scaled per batch
-        "cells": object_cells(data), "nouns": torch.from_numpy(data["nouns"]),
+        "cells": object_cells(data), "centres": centre_cells(data), "nouns": torch.from_numpy(data["nouns"]),
         "colors": torch.from_numpy(data["colors"]),
         **{k: d[k] for k in ("states", "mask", "qid", "y", "hops")}}, where)
     by_image = np.split(np.argsort(d["rows"], kind="stable"), np.cumsum(np.bincount(d["rows"], minlength=n_train))[:-1])
     print(f"vqa scenes: {len(d['y']):,} questions ({len(d['texts']):,} distinct) on {n_train:,} scenes, "
           f"ready in {time.perf_counter() - t_start:.0f} s", flush=True)
     arch = {"n_answers": len(ANSWERS), "text_dim": MiniLMEncoder.dim, "dim": 128, "widths": [16, 32, 64],
-            "hops": hops, "n_nouns": len(NOUNS), "n_colors": len(OBJECT_COLORS)}
+            "hops": hops, "n_nouns": len(NOUNS), "n_colors": len(OBJECT_COLORS), "relational": relational,
+            "count_evidence": count_evidence}
     net = SceneVQANet(**arch)
     cnn_source = "trained with the rest"
     if frozen_cnn:
@@ -138,16 +156,26 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_sc
         has = target.sum(-1) > 0
         mass = (res["region_maps"] * target).sum(-1)
         attention = -torch.log(mass[has] + 1e-6).mean() if has.any() else mass.sum() * 0
+        # count supervision: hop k's soft count fires on the centre cells of the objects its step is about
+        # (none: a count of 0), so sum(fits) counts objects
+        centres = torch.einsum("qkj,qjn->qkn", g["hops"][sel].float(), g["centres"][img_rows][local])
+        counting = (F.binary_cross_entropy(res["fits"].clamp(1e-6, 1 - 1e-6), centres, reduction="sum") / len(sel)
+                    + F.smooth_l1_loss(res["fits"].sum(-1), centres.sum(-1)))     # and the count itself
         nouns, colors = g["nouns"][img_rows], g["colors"][img_rows]
         real = nouns >= 0
         objects = res["object_logits"][real]
         object_loss = (F.cross_entropy(objects[:, :len(NOUNS)], nouns[real])
                        + F.cross_entropy(objects[:, len(NOUNS):], colors[real]))
-        looking = res["fusion_weights"][:, 0].mean()                # the gate's cost of using the image
+        looking = res["fusion_weights"][:, 0].mean()
+        # the gate's cost of using the image: -log(question weight). Its gradient on the gate's logit is
+        # gate_cost x image weight, so it does not vanish once the gate saturates on the image (the linear
+        # cost gate_cost x image weight did, and the gate could collapse to 1.0 on every question); the
+        # answer loss holds the image weight up where the image is needed (w_question ~ gate_cost / gain)
+        gate = -torch.log(res["fusion_weights"][:, 1] + 1e-6).mean()
         value = (answer + 0.5 * branches + attention_weight * attention + object_weight * object_loss
-                 + gate_cost * looking)
+                 + gate_cost * gate + count_weight * counting)
         return value, {"acc": float((res["logits"].argmax(-1) == y).float().mean()), "attention": attention.item(),
-                       "image weight": looking.item()}
+                       "count": counting.item(), "image weight": looking.item()}
 
     fit(net, batches, loss, steps_per_epoch=n_train // images_per_step, epochs=epochs, lr=lr, clip=2.0,
         name="vqa scenes")
@@ -156,7 +184,8 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_sc
               "training": {"epochs": epochs, "seed": seed, "scenes": n_train, "questions": len(d["y"]),
                            "distinct_questions": len(d["texts"]), "images_per_step": images_per_step, "lr": lr,
                            "attention_weight": attention_weight, "object_weight": object_weight,
-                           "gate_cost": gate_cost, "image_cnn": cnn_source, "seconds": round(train_seconds, 1),
+                           "count_weight": count_weight, "extra_templates": extra_templates,
+                           "gate_cost": gate_cost, "gate_cost_form": "-log(question weight)", "image_cnn": cnn_source, "seconds": round(train_seconds, 1),
                            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}}
     config["metrics"] = evaluate(SceneVQAModel(net.eval(), ANSWERS, NAME, config))
     from .scene_card import model_card
