@@ -119,8 +119,8 @@ TRAIN_EXTRA = {
     "same": ["do the {as} and the {bs} have the same count?", "is the count of {as} the same as the count of {bs}?",
              "are {as} as numerous as {bs}?"],
     "property": ["is the {a} really {p}?", "would you say the {a} is {p}?", "can the {a} be called {p}?"],
-    "prior_parity": ["is {n} odd?", "is {n} even?", "would {n} be an odd number?"],
-    "prior_sides": ["how many sides has a {n}?", "count the sides of a {n}."],
+    "prior_parity": ["is {n} even?", "would {n} be an odd number?"],
+    "prior_sides": ["count the sides of a {n}."],
     "prior_round": ["is a {n} a round shape?"],
 }
 FAMILY = {"exist": "existence", "query_color": "attribute", "query_noun": "attribute",
@@ -380,12 +380,16 @@ def fill(rng, template: str, slots: dict) -> str:
 
 
 def sample_question(rng, objects, kind: str, heldout_templates: bool = False,
-                    heldout_pairs: bool = False, tries: int = 30, extra_templates: bool = False) -> Question | None:
+                    heldout_pairs: bool = False, tries: int = 30, extra_templates: bool = False,
+                    balanced: bool = False) -> Question | None:
     """One question of `kind` about the scene (None if none could be built). heldout_pairs=False
     (training): no filter names a held-out colour-noun pair. extra_templates (training only): the
-    training templates plus TRAIN_EXTRA's."""
+    training templates plus TRAIN_EXTRA's. balanced (training only): a comparison's answer is drawn
+    yes / no 50:50 first and programs are re-drawn until one gives it (left alone, "are there fewer X
+    than Y?" is "no" 94 % of the time: X is always present, Y often not)."""
     train, test = TEMPLATES[kind]
     templates = test if heldout_templates else train + (TRAIN_EXTRA.get(kind, []) if extra_templates else [])
+    want = yes_no(rng.random() < 0.5) if balanced and FAMILY[kind] == "comparison" else None
     for _ in range(tries):
         t = int(rng.integers(len(templates)))
         if kind.startswith("prior"):
@@ -393,7 +397,7 @@ def sample_question(rng, objects, kind: str, heldout_templates: bool = False,
             hops, about = [[], []], -1
         else:
             made = PROGRAMS[kind](rng, objects)
-            if not made:
+            if not made or want is not None and made[1] != want:
                 continue
             slots, answer, hops, about = made
         if not heldout_pairs and any(isinstance(f, tuple) and mentions_heldout(f) for f in slots.values()):
@@ -409,7 +413,7 @@ def sample_kind(rng) -> str:
 
 def questions_for(data: dict, per_scene: int, seed: int, heldout_templates: bool = False,
                   heldout_pairs: bool = False, kinds=None, distinct: int | None = None,
-                  extra_templates: bool = False) -> list[tuple[int, Question]]:
+                  extra_templates: bool = False, balanced: bool = False) -> list[tuple[int, Question]]:
     """per_scene questions about every scene of scenes.build(...) data -> [(scene row, Question)].
 
     distinct: at most this many different question texts (each kind its share, by KIND_WEIGHTS); once a
@@ -426,7 +430,7 @@ def questions_for(data: dict, per_scene: int, seed: int, heldout_templates: bool
             kind = sample_kind(rng) if kinds is None else pick(rng, kinds)
             for _ in range(1 if budget[kind] is None else 6):
                 q = sample_question(rng, objects, kind, heldout_templates, heldout_pairs,
-                                    extra_templates=extra_templates)
+                                    extra_templates=extra_templates, balanced=balanced)
                 if q is not None and (budget[kind] is None or q.text in seen[kind]
                                       or len(seen[kind]) < budget[kind]):
                     seen[kind].add(q.text)

@@ -95,11 +95,47 @@ def frozen_caption_grid(net, images: torch.Tensor, batch: int = 250) -> tuple[to
     return grid, hashlib.sha1(path.read_bytes()).hexdigest()[:12]
 
 
+def objective(res: dict, g: dict, sel, local, img_rows, y, attention_weight: float, object_weight: float,
+              gate_cost: float, count_weight: float) -> tuple[torch.Tensor, dict]:
+    """The scene model's training loss for one batch: answer + both branches' answers + weak attention,
+    count, object and gate terms (each explained where it is computed); -> (loss, logged figures)."""
+    from ...datasets.scenes import NOUNS
+    cells = g["cells"][img_rows]
+    answer = F.cross_entropy(res["logits"], y)
+    branches = sum(F.cross_entropy(b, y) for b in res["branch_logits"])
+    # weak attention supervision: each hop's map should put its mass on the objects its step of the
+    # program is about (the generator knows every box); hops about nothing are left free
+    target = torch.einsum("qkj,qjn->qkn", g["hops"][sel].float(), cells[local]).clamp(max=1)
+    has = target.sum(-1) > 0
+    mass = (res["region_maps"] * target).sum(-1)
+    attention = -torch.log(mass[has] + 1e-6).mean() if has.any() else mass.sum() * 0
+    # count supervision: hop k's soft count fires on the centre cells of the objects its step is about
+    # (none: a count of 0), so sum(fits) counts objects
+    centres = torch.einsum("qkj,qjn->qkn", g["hops"][sel].float(), g["centres"][img_rows][local])
+    counting = (F.binary_cross_entropy(res["fits"].clamp(1e-6, 1 - 1e-6), centres, reduction="sum") / len(sel)
+                + F.smooth_l1_loss(res["fits"].sum(-1), centres.sum(-1)))     # and the count itself
+    nouns, colors = g["nouns"][img_rows], g["colors"][img_rows]
+    real = nouns >= 0
+    objects = res["object_logits"][real]
+    object_loss = (F.cross_entropy(objects[:, :len(NOUNS)], nouns[real])
+                   + F.cross_entropy(objects[:, len(NOUNS):], colors[real]))
+    looking = res["fusion_weights"][:, 0].mean()
+    # the gate's cost of using the image: -log(question weight). Its gradient on the gate's logit is
+    # gate_cost x image weight, so it does not vanish once the gate saturates on the image (the linear
+    # cost gate_cost x image weight did, and the gate could collapse to 1.0 on every question); the
+    # answer loss holds the image weight up where the image is needed (w_question ~ gate_cost / gain)
+    gate = -torch.log(res["fusion_weights"][:, 1] + 1e-6).mean()
+    value = (answer + 0.5 * branches + attention_weight * attention + object_weight * object_loss
+             + gate_cost * gate + count_weight * counting)
+    return value, {"acc": float((res["logits"].argmax(-1) == y).float().mean()), "attention": attention.item(),
+                   "count": counting.item(), "image weight": looking.item()}
+
+
 def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_scene: int = 6,
           distinct: int = 10000, images_per_step: int = 32, lr: float = 3e-3, hops: int = 2,
           attention_weight: float = 0.5, object_weight: float = 0.5, gate_cost: float = 0.005,
           frozen_cnn: bool = True, relational: bool = True, count_evidence: bool = True,
-          count_weight: float = 0.2, extra_templates: bool = True) -> Trained:
+          count_weight: float = 0.2, extra_templates: bool = True, balanced: bool = True) -> Trained:
     from ...datasets.scenes import NOUNS, OBJECT_COLORS, build
     from ...nn.text import MiniLMEncoder
     from .scene_evaluate import evaluate
@@ -112,7 +148,7 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_sc
     t_start = time.perf_counter()
     data = build("train", n_train, seed, mix=(0.9, 0.1, 0.0))       # scenes + single easy-VQA shapes
     d = question_table(data, questions_for(data, per_scene, seed, distinct=distinct,
-                                                   extra_templates=extra_templates), hops)
+                                                   extra_templates=extra_templates, balanced=balanced), hops)
     where = parallel.train_device()
     g = parallel.to_device({   # a copy of what the loss indexes, where the model trains
         "images": torch.from_numpy(data["images"]).permute(0, 3, 1, 2),   # uint8; scaled per batch
@@ -148,34 +184,8 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_sc
             res = net(None, states, mask, local, cells, grid=g["grid"][img_rows].float())
         else:
             res = net(g["images"][img_rows].float() / 255.0, states, mask, local, cells)
-        answer = F.cross_entropy(res["logits"], y)
-        branches = sum(F.cross_entropy(b, y) for b in res["branch_logits"])
-        # weak attention supervision: each hop's map should put its mass on the objects its step of the
-        # program is about (the generator knows every box); hops about nothing are left free
-        target = torch.einsum("qkj,qjn->qkn", g["hops"][sel].float(), cells[local]).clamp(max=1)
-        has = target.sum(-1) > 0
-        mass = (res["region_maps"] * target).sum(-1)
-        attention = -torch.log(mass[has] + 1e-6).mean() if has.any() else mass.sum() * 0
-        # count supervision: hop k's soft count fires on the centre cells of the objects its step is about
-        # (none: a count of 0), so sum(fits) counts objects
-        centres = torch.einsum("qkj,qjn->qkn", g["hops"][sel].float(), g["centres"][img_rows][local])
-        counting = (F.binary_cross_entropy(res["fits"].clamp(1e-6, 1 - 1e-6), centres, reduction="sum") / len(sel)
-                    + F.smooth_l1_loss(res["fits"].sum(-1), centres.sum(-1)))     # and the count itself
-        nouns, colors = g["nouns"][img_rows], g["colors"][img_rows]
-        real = nouns >= 0
-        objects = res["object_logits"][real]
-        object_loss = (F.cross_entropy(objects[:, :len(NOUNS)], nouns[real])
-                       + F.cross_entropy(objects[:, len(NOUNS):], colors[real]))
-        looking = res["fusion_weights"][:, 0].mean()
-        # the gate's cost of using the image: -log(question weight). Its gradient on the gate's logit is
-        # gate_cost x image weight, so it does not vanish once the gate saturates on the image (the linear
-        # cost gate_cost x image weight did, and the gate could collapse to 1.0 on every question); the
-        # answer loss holds the image weight up where the image is needed (w_question ~ gate_cost / gain)
-        gate = -torch.log(res["fusion_weights"][:, 1] + 1e-6).mean()
-        value = (answer + 0.5 * branches + attention_weight * attention + object_weight * object_loss
-                 + gate_cost * gate + count_weight * counting)
-        return value, {"acc": float((res["logits"].argmax(-1) == y).float().mean()), "attention": attention.item(),
-                       "count": counting.item(), "image weight": looking.item()}
+        return objective(res, g, sel, local, img_rows, y, attention_weight=attention_weight,
+                         object_weight=object_weight, gate_cost=gate_cost, count_weight=count_weight)
 
     fit(net, batches, loss, steps_per_epoch=n_train // images_per_step, epochs=epochs, lr=lr, clip=2.0,
         name="vqa scenes")
@@ -185,6 +195,7 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_sc
                            "distinct_questions": len(d["texts"]), "images_per_step": images_per_step, "lr": lr,
                            "attention_weight": attention_weight, "object_weight": object_weight,
                            "count_weight": count_weight, "extra_templates": extra_templates,
+                           "balanced_comparisons": balanced,
                            "gate_cost": gate_cost, "gate_cost_form": "-log(question weight)", "image_cnn": cnn_source, "seconds": round(train_seconds, 1),
                            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}}
     config["metrics"] = evaluate(SceneVQAModel(net.eval(), ANSWERS, NAME, config))
