@@ -68,23 +68,6 @@ class Hop(nn.Module):
         return memory, word_w, region_w, fits
 
 
-def folded_cnn(encoder: ConvGridEncoder) -> nn.Sequential:
-    """An inference copy of the CNN's layers with every BatchNorm (eval statistics) folded into the conv
-    before it: the same arithmetic up to float rounding (~1e-6), one op fewer per conv."""
-    leaves = [m for m in encoder.blocks.modules() if not isinstance(m, nn.Sequential)]
-    out = []
-    for m in leaves:
-        if isinstance(m, nn.BatchNorm2d) and out and isinstance(out[-1], nn.Conv2d):
-            conv, scale = out[-1], m.weight / torch.sqrt(m.running_var + m.eps)
-            fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=True)
-            fused.weight.data = conv.weight.detach() * scale[:, None, None, None]
-            fused.bias.data = (m.bias - m.running_mean * scale + (0 if conv.bias is None else conv.bias * scale)).detach()
-            out[-1] = fused
-        else:
-            out.append(m)
-    return nn.Sequential(*out).eval().requires_grad_(False)
-
-
 class SceneVQANet(nn.Module):
     def __init__(self, n_answers: int, text_dim: int = 384, dim: int = 128, widths=(16, 32, 64),
                  hops: int = 2, n_nouns: int = 13, n_colors: int = 9, grid: int = CANVAS // 8,
@@ -110,17 +93,8 @@ class SceneVQANet(nn.Module):
         self.object_head = nn.Linear(dim, n_nouns + n_colors)
 
     def cnn_grid(self, images):
-        """images (N, 3, 96, 96) in 0..1 -> the CNN's region grid (N, 144, widths[-1]). At inference (the
-        whole net in eval mode) a copy with the BatchNorms folded into the convs runs instead (rebuilt
-        whenever the CNN's tensors change); it is not part of the state dict."""
-        if self.training or torch.is_grad_enabled():
-            return self.image(with_coordinates(images))[0]
-        tensors = [*self.image.parameters(), *self.image.buffers()]
-        key = tuple((t.data_ptr(), t._version) for t in tensors)
-        if self.__dict__.get("_folded_key") != key:
-            self.__dict__["_folded"], self.__dict__["_folded_key"] = folded_cnn(self.image), key
-        g = self.__dict__["_folded"](with_coordinates(images) - 0.5)
-        return g.flatten(2).transpose(1, 2)
+        """images (N, 3, 96, 96) in 0..1 -> the CNN's region grid (N, 144, widths[-1])."""
+        return self.image(with_coordinates(images))[0]
 
     def regions(self, images=None, grid=None):
         grid = self.cnn_grid(images) if grid is None else grid
