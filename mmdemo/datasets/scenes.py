@@ -158,10 +158,8 @@ def sample_scene(rng, pieces: Pieces, with_heldout: bool = False):
             for _ in range(30):                               # a free spot, 3 px from every other box
                 h, w = alpha.shape
                 x0, y0 = int(rng.integers(1, CANVAS - w)), int(rng.integers(1, CANVAS - h))
-                bx0, by0, bx1, by1 = box_of(alpha)
-                box = (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1)
-                if all(box[0] >= o[2] + 3 or o[0] >= box[2] + 3 or box[1] >= o[3] + 3 or o[1] >= box[3] + 3
-                       for o in (p["box"] for p in objects)):
+                box = placed_box(alpha, (x0, y0))
+                if apart(box, [p["box"] for p in objects]):
                     objects.append({"noun": noun, "color": color, "box": box, "at": (x0, y0)})
                     alphas.append(alpha)
                     break
@@ -184,6 +182,18 @@ def paint(objects: list[dict], alphas: list[np.ndarray], rng) -> np.ndarray:
         patch = image[y0:y0 + h, x0:x0 + w]
         patch[:] = patch * (1 - a[..., None]) + np.array(RGB[o["color"]], np.float32) * a[..., None]
     return np.clip(image + 0.5, 0, 255).astype(np.uint8)
+
+
+def placed_box(alpha: np.ndarray, at: tuple[int, int]) -> tuple[int, int, int, int]:
+    """The box (x0, y0, x1, y1) of a mask whose top-left corner is at `at` (x0, y0) on the canvas."""
+    bx0, by0, bx1, by1 = box_of(alpha)
+    return at[0] + bx0, at[1] + by0, at[0] + bx1, at[1] + by1
+
+
+def apart(box, boxes, gap: int = 3) -> bool:
+    """Whether `box` is at least `gap` px from every box in `boxes` (on one side of each)."""
+    return all(box[0] >= o[2] + gap or o[0] >= box[2] + gap or box[1] >= o[3] + gap or o[1] >= box[3] + gap
+               for o in boxes)
 
 
 def clear(objects, margin: float = 6.0) -> bool:

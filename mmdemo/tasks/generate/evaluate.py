@@ -44,8 +44,7 @@ def add_arguments(ap) -> None:
 
 
 def evaluate(model, limit=None, samples: int = 4, temperature: float = 1.0, speech_limit: int = 100,
-             scenes: int = None) -> dict:
-    scenes = N_SCENES if scenes is None else scenes
+             scenes: int = N_SCENES) -> dict:
     return measure(model, limit, samples, temperature, speech_limit, scenes=scenes if limit is None else min(scenes, limit))
 
 

@@ -21,8 +21,8 @@ import threading
 import numpy as np
 import torch
 
-from ...datasets.scenes import (CANVAS, COLORS, DIGITS, LARGE, MAX_WORDS, SHAPES, SMALL, box_of, caption_words,
-                                centre, clear, crop, paint, resize_alpha, shape_masks)
+from ...datasets.scenes import (CANVAS, COLORS, DIGITS, LARGE, MAX_WORDS, SHAPES, SMALL, apart, box_of,
+                                caption_words, centre, clear, crop, paint, placed_box, resize_alpha, shape_masks)
 from ...errors import MMDemoError
 from .model import NOISE, truncated_noise
 
@@ -108,16 +108,14 @@ def fits(alpha, at, boxes) -> tuple | None:
     (x0, y0), (h, w) = at, alpha.shape
     if x0 < 1 or y0 < 1 or x0 + w > CANVAS - 1 or y0 + h > CANVAS - 1:
         return None
-    bx0, by0, bx1, by1 = box_of(alpha)
-    box = (x0 + bx0, y0 + by0, x0 + bx1, y0 + by1)
-    ok = all(box[0] >= o[2] + GAP or o[0] >= box[2] + GAP or box[1] >= o[3] + GAP or o[1] >= box[3] + GAP
-             for o in boxes)
-    return box if ok else None
+    box = placed_box(alpha, at)
+    return box if apart(box, boxes, GAP) else None
 
 
 def layout(spec, relations, masks_of: ObjectMasks, rng):
     """Objects (with boxes and "at") and their masks that read as the caption, or None after LAYOUT_TRIES."""
     masks = [masks_of.mask(noun) for _, _, noun in spec]
+    want = caption_of(spec, relations).split()
     for _ in range(LAYOUT_TRIES):
         objects, alphas = [], []
         for k, ((size, color, noun), mask) in enumerate(zip(spec, masks)):
@@ -132,18 +130,14 @@ def layout(spec, relations, masks_of: ObjectMasks, rng):
                     break
             else:
                 break
-        if len(objects) == len(spec) and clear(objects) and reads_as(objects, spec, relations):
+        if len(objects) == len(spec) and clear(objects) and reads_as(objects, want):
             return objects, alphas
     return None
 
 
-def reads_as(objects, spec, relations) -> bool:
-    """The grammar's own reading of the layout (order by centre x, size words, relations) is the caption."""
-    ordered = sorted(objects, key=lambda o: centre(o["box"])[0])
-    if ordered != objects:
-        return False
-    words, _ = caption_words(objects)
-    return words == caption_of(spec, relations).split()
+def reads_as(objects, words: list[str]) -> bool:
+    """The grammar's own reading of the layout (order by centre x, size words, relations) is `words`."""
+    return sorted(objects, key=lambda o: centre(o["box"])[0]) == objects and caption_words(objects)[0] == words
 
 
 def caption_of(spec, relations) -> str:
