@@ -110,10 +110,17 @@ def test_paraphrase_sets_are_deterministic_and_disjoint():
 
 
 def test_default_training_templates_are_the_committed_checkpoints():
-    """`python -m mmdemo.train vqa` reproduces checkpoints/vqa: the original templates unless --paraphrases extended."""
+    """`python -m mmdemo.train vqa` reproduces checkpoints/vqa: its defaults are the recipe the config records."""
+    import inspect
+
     from mmdemo.datasets.easyvqa import TRAIN_PARAPHRASES, train_paraphrases
+    from mmdemo.tasks.vqa.train import train
     config = json.loads((paths.checkpoints("vqa") / "config.json").read_text())["training"]
-    assert len(train_paraphrases(config.get("paraphrase_set", "original"))) == config["paraphrase_templates"]
+    defaults = {k: v.default for k, v in inspect.signature(train).parameters.items()}
+    assert config["paraphrase_set"] == defaults["paraphrases"] == "extended"
+    assert config["image_noise"] == defaults["image_noise"] > 0
+    assert config["drop_question_marks"] == defaults["drop_question_marks"]
+    assert len(train_paraphrases(config["paraphrase_set"])) == config["paraphrase_templates"]
     assert train_paraphrases("extended") == TRAIN_PARAPHRASES
     with pytest.raises(ValueError):
         train_paraphrases("more")

@@ -100,6 +100,25 @@ TRAIN_PARAPHRASES = [
     ("does it have corners?", "not_shape:circle"), ("is it a polygon?", "not_shape:circle"),
     ("does it have curved edges?", "has_shape:circle"), ("is it a three-sided shape?", "has_shape:triangle"),
     ("is it a four-sided shape?", "has_shape:rectangle"), ("is it not round?", "not_shape:circle"),
+    # more ways to ask the same (extended set): other verbs, word orders and synonyms, written apart from
+    # the held-out templates below
+    ("what is this shape called?", "shape"), ("identify the shape", "shape"),
+    ("what form does the object have?", "shape"), ("the picture shows which shape?", "shape"),
+    ("what is the colour of the figure?", "color"), ("identify the colour", "color"),
+    ("the object has which colour?", "color"), ("which hue does the shape have?", "color"),
+    ("is the object painted {color}?", "has_color"), ("does the shape look {color}?", "has_color"),
+    ("would you call it {color}?", "has_color"), ("is the drawing {color}?", "has_color"),
+    ("does this look like a {shape}?", "has_shape"), ("would you call this a {shape}?", "has_shape"),
+    ("is the figure shaped like a {shape}?", "has_shape"), ("isn't the figure a {shape}?", "has_shape"),
+    ("is the shape a colour other than {color}?", "not_color"), ("is the figure not coloured {color}?", "not_color"),
+    ("is the figure anything but a {shape}?", "not_shape"), ("is the shape different from a {shape}?", "not_shape"),
+    ("would you describe it as a {color} {shape}?", "both"), ("is the picture of a {color} {shape}?", "both"),
+    ("does the figure differ from a {color} {shape}?", "not_both"),
+    ("is it shaped like a ball?", "has_shape:circle"), ("is it a round thing?", "has_shape:circle"),
+    ("is it shaped like a box?", "has_shape:rectangle"), ("is it rectangle-shaped?", "has_shape:rectangle"),
+    ("is it a triangle-like figure?", "has_shape:triangle"), ("is it pointy?", "not_shape:circle"),
+    ("is it a shape with corners?", "not_shape:circle"), ("is its outline made of straight lines?", "not_shape:circle"),
+    ("does any part of it look {color}?", "has_color"), ("is there a {shape} in view?", "has_shape"),
 ]
 
 TEST_PARAPHRASES = [   # never seen in training; written to sound like people typing

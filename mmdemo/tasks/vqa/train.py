@@ -23,9 +23,9 @@ FOLDERS = {"easyvqa": "vqa", "scenes": "vqa-scenes"}     # --model -> checkpoint
 def add_arguments(ap) -> None:
     ap.add_argument("--model", choices=list(FOLDERS), default="easyvqa",
                     help="easyvqa: easyvqa-gated (checkpoints/vqa); scenes: scenes-multihop (checkpoints/vqa-scenes)")
-    ap.add_argument("--paraphrases", choices=["original", "extended"], default="original",
-                    help="easyvqa training templates: original (what checkpoints/vqa was trained with) or "
-                         "extended (+ conjunctions, negated conjunctions, shape properties)")
+    ap.add_argument("--paraphrases", choices=["original", "extended"], default="extended",
+                    help="easyvqa training templates: extended (what checkpoints/vqa is trained with: + conjunctions, "
+                         "negated conjunctions, shape properties, more phrasings) or original (the first 26)")
     ap.add_argument("--gate-cost", type=float, default=None,
                     help="scenes: cost on the gate's image weight (default: scene_train.train's)")
 
@@ -34,10 +34,12 @@ def checkpoint_folder(model: str = "easyvqa", **_):
     return paths.checkpoints(FOLDERS[model])
 
 
-def training_data(paraphrase_images: int, seed: int, paraphrase_set: str = "original") -> dict:
+def training_data(paraphrase_images: int, seed: int, paraphrase_set: str = "original",
+                  drop_question_marks: float = 0.0) -> dict:
     """easy-VQA's train split + paraphrased questions, as tensors: the images, each question's MiniLM
     states (MiniLM is frozen: every distinct question is encoded once), answers, and the multi-task and
-    attention-supervision targets."""
+    attention-supervision targets. drop_question_marks: that share of the paraphrased questions lose their
+    "?" (people often type none)."""
     from ...datasets.easyvqa import (
         COLORS,
         SHAPES,
@@ -52,6 +54,8 @@ def training_data(paraphrase_images: int, seed: int, paraphrase_set: str = "orig
     split = load_split("train")
     templates = train_paraphrases(paraphrase_set)
     pq, pa, prow = make_paraphrases(templates, split.attributes, paraphrase_images, seed)
+    unmarked = np.random.default_rng(seed).random(len(pq)) < drop_question_marks
+    pq = [q.rstrip("?").rstrip() if u else q for q, u in zip(pq, unmarked)]
     questions, gold = split.questions + pq, split.answers + pa
     rows = np.concatenate([split.image_index, prow])
     answer_list = answers()
@@ -75,7 +79,8 @@ def training_data(paraphrase_images: int, seed: int, paraphrase_set: str = "orig
 
 def train(epochs: int | None = None, seed: int = 0, images_per_step: int = 16, lr: float = 3e-3,
           paraphrase_images: int = 400, attention_weight: float = 0.5, model: str = "easyvqa",
-          paraphrases: str = "original", gate_cost: float | None = None) -> Trained:
+          paraphrases: str = "extended", gate_cost: float | None = None, image_noise: float = 0.3,
+          drop_question_marks: float = 0.25) -> Trained:
     if model == "scenes":
         from .scene_train import train as train_scenes
         return train_scenes(epochs, seed, **({} if gate_cost is None else {"gate_cost": gate_cost}))
@@ -87,7 +92,7 @@ def train(epochs: int | None = None, seed: int = 0, images_per_step: int = 16, l
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     t_start = time.perf_counter()
-    d = training_data(paraphrase_images, seed, paraphrases)
+    d = training_data(paraphrase_images, seed, paraphrases, drop_question_marks)
     where = parallel.train_device()
     on_device = parallel.to_device(d, where)     # a copy of the tensors where the model trains
     arch = {"n_answers": len(d["answers"]), "text_dim": MiniLMEncoder.dim, "dim": 256, "widths": [24, 48, 96],
@@ -106,7 +111,11 @@ def train(epochs: int | None = None, seed: int = 0, images_per_step: int = 16, l
         local = torch.as_tensor(np.searchsorted(img_rows, d["rows"][sel]), device=where)
         g = on_device
         q, y = g["qid"][sel], g["y"][sel]
-        res = net(g["images"][img_rows], g["states"][q], g["mask"][q], local)
+        images = g["images"][img_rows]
+        if image_noise:    # Gaussian pixel noise, sigma drawn per image from 0..image_noise (robustness)
+            sigma = image_noise * torch.rand(len(img_rows), 1, 1, 1, device=images.device)
+            images = (images + sigma * torch.randn_like(images)).clamp(0, 1)
+        res = net(images, g["states"][q], g["mask"][q], local)
         attr = res["attribute_logits"]
         value = (loss_fn(res["logits"], y)                                               # the answer
                  + 0.5 * sum(loss_fn(b, y) for b in res["branch_logits"])                # each evidence alone
@@ -122,7 +131,8 @@ def train(epochs: int | None = None, seed: int = 0, images_per_step: int = 16, l
     config = {"task": "vqa", "architecture": arch, "answers": d["answers"],
               "training": {"epochs": epochs, "seed": seed, "images_per_step": images_per_step, "lr": lr,
                            "paraphrase_images": paraphrase_images, "paraphrase_templates": d["paraphrase_templates"],
-                           "paraphrase_set": paraphrases,
+                           "paraphrase_set": paraphrases, "image_noise": image_noise,
+                           "drop_question_marks": drop_question_marks,
                            "attention_weight": attention_weight, "seconds": round(train_seconds, 1),
                            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"},
               "metrics": evaluate(VQAModel(net.eval(), d["answers"], "easyvqa-gated"))}
@@ -157,8 +167,10 @@ Answers questions about easy-VQA images (one coloured shape, 13 answers) and exp
 ## Data
 easy-VQA by Victor Zhou (MIT license, pip package `easy-vqa`): trained on the official train split
 (4,000 images, 38,575 questions) plus {t['paraphrase_images']} images x {t['paraphrase_templates']} paraphrase
-templates written for training (mmdemo/datasets/easyvqa.py, `TRAIN_PARAPHRASES`); evaluated on the
-official test split and on {p['templates']} *different* paraphrase templates (`TEST_PARAPHRASES`) over test images.
+templates written for training (mmdemo/datasets/easyvqa.py, `TRAIN_PARAPHRASES`, set "{t.get('paraphrase_set', 'original')}"; a
+share {t.get('drop_question_marks', 0)} of them without their "?"); images get Gaussian pixel noise, sigma drawn per image
+from 0..{t.get('image_noise', 0)} (robustness to the explanation panel's noise control); evaluated on the
+official test split and on *different* paraphrase templates (`TEST_PARAPHRASES`) over test images.
 
 ## Measured metrics (official test split, {m['n']:,} questions)
 | question type | accuracy | n |
@@ -170,13 +182,15 @@ Grounding (all test questions): attention mass on the shape's cells **{m['ground
 attention peak on the shape **{m['grounding']['peak_on_object']:.4f}**.
 
 Held-out paraphrases ({p['templates']} templates x 10 test images = {p['n']} questions): accuracy **{p['accuracy']:.4f}**
-(per type: {', '.join(f'{k} {v:.3f}' for k, v in p['accuracy_per_type'].items())}).
+(per type: {', '.join(f'{k} {v:.3f}' for k, v in p['accuracy_per_type'].items())}); all {m['paraphrases_all']['templates']}
+held-out templates, the conjunction / negation / property ones included ({m['paraphrases_all']['n']} questions):
+**{m['paraphrases_all']['accuracy']:.4f}** (per kind: {', '.join(f'{k} {v:.3f}' for k, v in m['paraphrases_all']['accuracy_per_kind'].items())}).
 
 Training: {t['epochs']} epochs, seed {t['seed']}, {t['seconds']:.0f} s on {t['machine']} (CPU).
 
 ## Reproduce
 ```
-python -m mmdemo.train vqa          # retrain from scratch, rewrites this folder
+python -m mmdemo.train vqa --threads 1   # retrain from scratch, rewrites this folder
 python -m mmdemo.evaluate vqa --json
 ```
 """
