@@ -1,6 +1,7 @@
 """Scene VQA: the question programs compute the right answers, held-out templates and colour-noun pairs
 stay out of training, the scenes-multihop checkpoint loads with shape checks and answers with one map per hop."""
 import os
+import re
 
 import numpy as np
 import pytest
@@ -75,13 +76,15 @@ def test_heldout_templates_and_pairs_stay_out_of_training():
         assert train and test and not set(train) & set(test), kind
     rng = np.random.default_rng(2)
     scene = SCENE + [obj("circle", "brown", (60, 70, 80, 90))]
-    texts = [q.text for kind in sq.KINDS for _ in range(30)
-             if (q := sq.sample_question(rng, scene, kind)) is not None]
+    texts = [q.text for kind in sq.KINDS for extra in (False, True) for _ in range(30)
+             if (q := sq.sample_question(rng, scene, kind, extra_templates=extra)) is not None]
+    for kind, extra in sq.TRAIN_EXTRA.items():          # the training-only phrasings are not held-out ones
+        assert not set(extra) & set(sq.TEMPLATES[kind][1]), kind
     assert len(texts) > 300
     heldout_texts = {t.format(a="X", b="Y", r="R", c="C", n="N", p="P", **{"as": "X", "bs": "Y"})
                      for _, test in sq.TEMPLATES.values() for t in test}
     for text in texts:
-        assert not any(f"{c} {n}" in text for c, n in HELDOUT), text
+        assert not any(re.search(rf"\b{c} {n}s?\b(?!-)", text) for c, n in HELDOUT), text   # "teal four-sided" is no four
         assert "green round" not in text and "yellow four-sided" not in text and "brown three-sided" not in text
         assert text not in heldout_texts
 
@@ -106,6 +109,22 @@ def test_checkpoint_loads_with_shape_checks(scene_model):
     with pytest.raises(MMDemoError, match="does not fit"):
         checkpoint.load_weights(folder, SceneVQANet(**arch))
     assert scene_model.config["answers"] == sq.ANSWERS
+
+
+def test_default_training_is_the_committed_recipe(scene_model):
+    """`python -m mmdemo.train vqa --model scenes` reproduces checkpoints/vqa-scenes: train()'s defaults are
+    the architecture flags and training settings its config records."""
+    import inspect
+
+    from mmdemo.tasks.vqa.scene_train import train
+    defaults = {k: v.default for k, v in inspect.signature(train).parameters.items()}
+    arch, t = scene_model.config["architecture"], scene_model.config["training"]
+    for flag in ("relational", "count_evidence", "centre_counts", "compare_readout", "sentence_vector", "fit_guided"):
+        assert arch.get(flag, False) == defaults[flag], flag
+    assert t["epochs"] == 10 and defaults["epochs"] is None          # train(): epochs = epochs or 10
+    for key in ("gate_cost", "count_weight", "attention_weight", "object_weight", "lr"):
+        assert t[key] == defaults[key], key
+    assert t["kind_weights"] == sq.TRAIN_KIND_WEIGHTS and t["lead_in_share"] == sq.LEAD_IN_SHARE
 
 
 def test_frozen_cnn_is_the_captioners(scene_model):
@@ -150,6 +169,20 @@ def test_two_hop_answer_finds_the_triangle_then_the_digit(scene_model):
     assert max(mass, key=mass.get) == "triangle", mass
     peak = np.unravel_index(p.attention["hop2"].argmax(), (12, 12))
     assert box_cells(np.array(digit["box"]))[peak]
+
+
+@pytest.mark.data("mnist")
+def test_soft_counts_count_objects(scene_model):
+    """Each hop's soft count is trained to fire once per object centre (the comparison questions read these
+    counts): on 40 unseen test scenes, "how many objects are there?" - the last hop's count rounds to the
+    number of objects in the scene for nearly every scene."""
+    from mmdemo.datasets.scenes import build
+    data = build("test", 2000, 1)
+    n = 40
+    out = scene_model.run(data["images"][:n], ["how many objects are there?"] * n, np.arange(n))
+    counts = out["fits"][:, -1].sum(-1).numpy()
+    truth = (data["nouns"][:n] >= 0).sum(1)
+    assert (np.round(counts) == truth).mean() >= 0.9, (counts, truth)
 
 
 def test_concurrent_requests_share_a_forward_pass(scene_model):

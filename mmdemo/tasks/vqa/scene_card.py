@@ -22,6 +22,9 @@ Every answer comes with one attention map per hop and the words each hop read.
 - **{a['hops']} hops** (stacked attention, Yang et al. 2016, with MAC-style per-hop question reading):
   each hop attends over the words (guided by its memory), then over the regions (guided by what it read
   and its memory), soft-counts the regions that fit (sigmoid sum), and adds what it saw to its memory.
+  {'Hops after the first add a relative-position bias (each region offset to where the previous hop looked, embedded and scored against what the hop read).' if a.get('relational') else ''}
+- **Counts**: {'a question-free head marks the cells that hold an object centre; a hop count = sum over cells of that mark x how well the cell fits what the hop read, trained (weight ' + str(t.get('count_weight')) + ') to fire on the centre cell of each object the hop is about' if a.get('centre_counts') else 'the sum of the fits, trained to fire on object centres' if a.get('count_evidence') else 'the sum of the fits'}.
+  {'The counts, their difference and soft more / fewer indicators go to the image evidence. ' if a.get('count_evidence') else ''}{'A comparison readout: the question says which comparison it asks (more / fewer / same / none; trained on the program kind), times the soft more / fewer / equal indicators of hop 1 vs hop 2 - whether that comparison holds - is one more input of the image evidence.' if a.get('compare_readout') else ''}
 - **Gate**: GatedFusion weighs image evidence (the final memory) against question evidence (the
   question alone). Training adds the answer head on each branch alone; the gate's cost of using the image
   is {t['gate_cost']} x {t.get('gate_cost_form', 'image weight')} (0: the gate is trained by the answer loss only).
@@ -33,7 +36,7 @@ Every answer comes with one attention map per hop and the words each hop read.
 ## Data (mmdemo/datasets/scenes.py + mmdemo/tasks/vqa/scene_questions.py, seeded)
 {t['scenes']:,} training scenes (90% composed scenes, 10% single easy-VQA images), {t['questions']:,}
 questions ({t['distinct_questions']:,} distinct texts), each from a functional program over the scene, so every
-answer is computed. Test scenes use easy-VQA test shapes and MNIST test digits. Held out of training:
+answer is computed{'; the training questions also use training-only phrasings (scene_questions.TRAIN_EXTRA)' if t.get('extra_templates') else ''}{', and ' + str(round(100 * t['lead_in_share'])) + '% start with a neutral lead-in ("in the picture, ...")' if t.get('lead_in_share') else ''}{'; the kinds are drawn with the training weights in config.json (training.kind_weights: comparisons, negations and relations more often than the test, which keeps scene_questions.KIND_WEIGHTS)' if t.get('kind_weights') else ''}. Test scenes use easy-VQA test shapes and MNIST test digits. Held out of training:
 {len(config.get('heldout_templates', [])) or 'one or two'} paraphrase templates per program kind, and the colour-noun pairs of
 scenes.HELDOUT (never in a training image nor a training question).
 Licences: MNIST (LeCun, Cortes, Burges) CC BY-SA 3.0; easy-VQA (Victor Zhou) MIT; MiniLM Apache-2.0.

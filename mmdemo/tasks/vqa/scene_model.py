@@ -3,10 +3,14 @@
 Manning 2018), a frozen MiniLM question, and the gate between image and question evidence.
 
 Each hop k: (1) attention over the question's word pieces, guided by the memory -> what this hop
-looks for (control c_k; its softmax = the hop's word weights); (2) attention over the 12x12 regions,
-guided by [c_k, memory] -> the attended region v_k (its softmax = the hop's map); (3) a soft count of
-the regions that fit c_k (sum, not softmax: counts need it); (4) memory += MLP([v_k, c_k, count]).
-Regions carry their centre (x, y), so hop 2 can look "left of" what hop 1 found."""
+looks for (control c_k; its softmax = the hop's word weights); (2) how well each region fits c_k (a
+multiplicative score; from hop 2 on plus a bias from each region's offset to where hop k-1 looked, so
+"left of the triangle" is a function of position); (3) attention over the 12x12 regions, guided by
+[c_k, memory], its logits plus log sigmoid(fit) (fit_guided) -> the attended region v_k (its softmax = the
+hop's map); (4) a soft count: sum over cells of sigmoid(fit) x a question-free "an object's centre is
+here" mark (CentreHead), so it counts objects; (5) memory += MLP([v_k, c_k, count]). The image evidence
+is the final memory plus the hops' counts and, for comparisons, whether the comparison the question
+asks holds for hop 1's count vs hop 2's (compare_readout)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -38,8 +42,9 @@ class Hop(nn.Module):
     the count's (so "left of the triangle" is a direct function of position, not left to the additive
     score alone)."""
 
-    def __init__(self, dim: int, relational: bool = False, rel_dim: int = 32):
+    def __init__(self, dim: int, relational: bool = False, rel_dim: int = 32, fit_guided: bool = False):
         super().__init__()
+        self.fit_guided = fit_guided     # the look also gets log sigmoid(fit): attend where the regions fit
         self.read = AttentionPool(dim, query_dim=dim)            # word pieces, guided by the memory
         self.look = AttentionPool(dim, query_dim=2 * dim)        # regions, guided by [control, memory]
         self.count_key = nn.Linear(dim, dim)
@@ -51,7 +56,7 @@ class Hop(nn.Module):
             self.offset_look = nn.Linear(2 * dim, rel_dim)
             self.offset_count = nn.Linear(2 * dim, rel_dim)
 
-    def forward(self, words, word_mask, regions, memory, index, centres=None, anchor=None):
+    def forward(self, words, word_mask, regions, memory, index, centres=None, anchor=None, objectness=None):
         control, word_w = self.read(words, word_mask, query=memory)
         query = torch.cat([control, memory], -1)
         look_bias = count_bias = None
@@ -59,19 +64,41 @@ class Hop(nn.Module):
             offsets = self.offset(4.0 * (centres.unsqueeze(0) - anchor.unsqueeze(1)))      # (B, cells, rel_dim)
             look_bias = torch.einsum("bnr,br->bn", offsets, self.offset_look(query))
             count_bias = torch.einsum("bnr,br->bn", offsets, self.offset_count(query))
-        seen, region_w = self.look(regions, query=query, index=index, bias=look_bias)
         keys = self.count_key(regions)[index] if index is not None else self.count_key(regions)
         fit_logits = self.count_score(torch.relu(keys * control.unsqueeze(1))).squeeze(-1)
-        fits = torch.sigmoid(fit_logits if count_bias is None else fit_logits + count_bias)
+        fit_logits = fit_logits if count_bias is None else fit_logits + count_bias
+        if self.fit_guided:
+            fit_bias = nn.functional.logsigmoid(fit_logits)
+            look_bias = fit_bias if look_bias is None else look_bias + fit_bias
+        seen, region_w = self.look(regions, query=query, index=index, bias=look_bias)
+        fits = torch.sigmoid(fit_logits)
+        if objectness is not None:                 # "is an object's centre here" x "does it fit what I read"
+            fits = fits * torch.sigmoid(objectness[index] if index is not None else objectness)
         count = fits.sum(1, keepdim=True) / 8.0
         memory = memory + self.update(torch.cat([seen, control, count], -1))
         return memory, word_w, region_w, fits
 
 
+class CentreHead(nn.Module):
+    """Regions (N, grid*grid, dim) -> (N, grid*grid) logits: does this cell hold an object's centre? Two 3x3
+    convolutions over the grid: whether a cell is the centre depends on where the object ends, so each cell
+    looks at its neighbours."""
+
+    def __init__(self, dim: int, grid: int, hidden: int = 64):
+        super().__init__()
+        self.grid = grid
+        self.net = nn.Sequential(nn.Conv2d(dim, hidden, 3, padding=1), nn.ReLU(), nn.Conv2d(hidden, 1, 3, padding=1))
+
+    def forward(self, regions):
+        n = len(regions)
+        return self.net(regions.transpose(1, 2).reshape(n, -1, self.grid, self.grid)).reshape(n, -1)
+
+
 class SceneVQANet(nn.Module):
     def __init__(self, n_answers: int, text_dim: int = 384, dim: int = 128, widths=(16, 32, 64),
                  hops: int = 2, n_nouns: int = 13, n_colors: int = 9, grid: int = CANVAS // 8,
-                 relational: bool = False, count_evidence: bool = False):
+                 relational: bool = False, count_evidence: bool = False, centre_counts: bool = False,
+                 compare_readout: bool = False, sentence_vector: bool = False, fit_guided: bool = False):
         super().__init__()
         self.image = ConvGridEncoder(3 + 2, widths)               # 96x96 + x, y channels -> 12x12 regions
         self.region_proj = nn.Linear(widths[-1], dim)
@@ -79,13 +106,26 @@ class SceneVQANet(nn.Module):
         self.position = nn.Linear(2, dim)
         self.text_proj = nn.Linear(text_dim, dim)
         self.text_pool = AttentionPool(dim)                       # the whole question (start of the memory)
-        self.hops = nn.ModuleList([Hop(dim, relational=relational and k > 0) for k in range(hops)])
+        # sentence_vector: plus MiniLM's own sentence embedding (mean of its token states, normalised - what
+        # it was trained to make similar for paraphrases), so unseen phrasings start near known ones
+        self.sentence_proj = nn.Linear(text_dim, dim) if sentence_vector else None
+        self.hops = nn.ModuleList([Hop(dim, relational=relational and k > 0, fit_guided=fit_guided)
+                                   for k in range(hops)])
         # count_evidence: each hop's soft count, and per pair of hops their difference and soft "more",
         # "fewer" indicators, go to the image evidence beside the memory (comparisons need two separate
         # counts; the memory holds them only mixed through the update MLPs)
         self.count_evidence = count_evidence
         n_count = hops + 3 * (hops * (hops - 1) // 2) if count_evidence else 0
+        # compare_readout (2 hops): the question says which comparison it asks (more / fewer / same / none,
+        # a softmax trained on the program's kind); times hop 1 vs hop 2's soft more / fewer / equal
+        # indicators, that is whether the comparison asked holds - one more input of the image evidence
+        self.compare_type = nn.Linear(dim, 4) if compare_readout else None
+        n_count += 4 if compare_readout else 0
         self.image_evidence = nn.Sequential(nn.Linear(dim + n_count, dim), nn.ReLU())
+        # centre_counts: a question-free head marks the cells that hold an object's centre; each hop's
+        # count fires only there (times how well the cell fits what the hop read), so a count is a sum of
+        # objects, not of the cells a large object covers
+        self.centre = CentreHead(dim, grid) if centre_counts else None
         self.question_evidence = nn.Sequential(nn.Linear(dim, dim), nn.ReLU())
         self.fusion = GatedFusion(dim, 2)
         self.head = nn.Sequential(nn.Linear(dim, dim), nn.ReLU(), nn.Linear(dim, n_answers))
@@ -107,9 +147,15 @@ class SceneVQANet(nn.Module):
         regions = self.regions(images, grid)
         words = self.text_proj(q_states)
         q, _ = self.text_pool(words, q_mask)
+        if self.sentence_proj is not None:
+            m = q_mask.unsqueeze(-1).to(q_states.dtype)
+            sentence = (q_states * m).sum(1) / m.sum(1).clamp(min=1)
+            q = q + self.sentence_proj(torch.nn.functional.normalize(sentence, dim=-1))
+        objectness = self.centre(regions) if self.centre is not None else None
         memory, word_maps, region_maps, fits, anchor = q, [], [], [], None
         for hop in self.hops:
-            memory, word_w, region_w, fit = hop(words, q_mask, regions, memory, image_index, self.centres, anchor)
+            memory, word_w, region_w, fit = hop(words, q_mask, regions, memory, image_index, self.centres, anchor,
+                                                objectness)
             word_maps.append(word_w), region_maps.append(region_w), fits.append(fit)
             anchor = region_w @ self.centres                     # (B, 2): where this hop looked
         image_in = memory
@@ -118,13 +164,21 @@ class SceneVQANet(nn.Module):
             diffs = [counts[i] - counts[j] for i in range(len(counts)) for j in range(i + 1, len(counts))]
             more = [torch.sigmoid(4 * (d - 0.5)) for d in diffs] + [torch.sigmoid(4 * (-d - 0.5)) for d in diffs]
             image_in = torch.cat([memory, *(c / 4 for c in counts), *(d / 4 for d in diffs), *more], -1)
+        compare_logits = None
+        if self.compare_type is not None:
+            d = fits[0].sum(1) - fits[1].sum(1)
+            holds = torch.stack([torch.sigmoid(4 * (d - 0.5)), torch.sigmoid(4 * (-d - 0.5)),
+                                 torch.sigmoid(4 * (0.5 - d.abs()))], -1)
+            compare_logits = self.compare_type(q)
+            holds = compare_logits.softmax(-1)[:, :3] * holds
+            image_in = torch.cat([image_in, holds, holds.sum(-1, keepdim=True)], -1)
         evidence = [self.image_evidence(image_in), self.question_evidence(q)]
         fused, fusion_w = self.fusion(evidence)
         out = {"logits": self.head(fused), "fusion_weights": fusion_w, "evidence": evidence,
                # the head on each evidence alone: a training loss only (not computed at inference)
                "branch_logits": [self.head(e) for e in evidence] if self.training else [],
                "region_maps": torch.stack(region_maps, 1), "word_maps": torch.stack(word_maps, 1),
-               "fits": torch.stack(fits, 1)}
+               "fits": torch.stack(fits, 1), "objectness": objectness, "compare_logits": compare_logits}
         if object_cells is not None:
             pooled = torch.einsum("bkn,bnd->bkd", object_cells, regions) / object_cells.sum(-1, keepdim=True).clamp(min=1)
             out["object_logits"] = self.object_head(pooled)

@@ -103,26 +103,36 @@ TRAIN_EXTRA = {
     "query_noun": ["what object is the {a}?", "identify the {a}.", "what exactly is the {a}?"],
     "query_size": ["what is the size of the {a}?", "is the {a} large or small?", "which size does the {a} have?"],
     "count": ["how many {as} are visible?", "count how many {as} there are.", "give the count of {as}."],
-    "relate_color": ["what is the colour of the {a} {r} the {b}?", "which colour has the {a} {r} the {b}?"],
-    "relate_noun": ["which {a} is {r} the {b}?", "identify the {a} {r} the {b}."],
+    "relate_color": ["what is the colour of the {a} {r} the {b}?", "which colour has the {a} {r} the {b}?",
+                     "what colour has the {a} that is located {r} the {b}?"],
+    "relate_noun": ["which {a} is {r} the {b}?", "identify the {a} {r} the {b}.", "what object is {r} the {b}?"],
     "both": ["are a {a} and a {b} both present?", "do you see a {a} and also a {b}?",
              "is there a {a} together with a {b}?"],
     "attr_pair": ["is there any {c} {n}?", "is a {c} {n} present?", "does a {c} {n} appear?"],
-    "not_exist": ["is there not a single {a}?", "are {as} absent?", "does the scene lack {as}?"],
+    "not_exist": ["is there not a single {a}?", "are {as} absent?", "does the scene lack {as}?",
+                  "are zero {as} present?", "do no {as} appear?"],
     "not_color": ["is the {a} some colour other than {c}?", "is the colour of the {a} not {c}?",
-                  "is the {a} anything but {c}?"],
-    "count_not": ["how many objects have a colour other than {c}?", "how many of the objects are not {c}?"],
+                  "is the {a} anything but {c}?", "is the {a} coloured something besides {c}?"],
+    "count_not": ["how many objects have a colour other than {c}?", "how many of the objects are not {c}?",
+                  "how many things aren't {c}?"],
     "more": ["is the number of {as} greater than the number of {bs}?", "do the {as} outnumber the {bs}?",
-             "are there more {as} here than {bs}?"],
+             "are there more {as} here than {bs}?", "is there a larger number of {as} than {bs}?"],
     "fewer": ["is the number of {as} smaller than the number of {bs}?", "are the {as} fewer than the {bs}?",
-              "are {as} less numerous than {bs}?"],
+              "are {as} less numerous than {bs}?", "is there a smaller number of {as} than {bs}?",
+              "are the {as} outnumbered by the {bs}?"],
     "same": ["do the {as} and the {bs} have the same count?", "is the count of {as} the same as the count of {bs}?",
-             "are {as} as numerous as {bs}?"],
+             "are {as} as numerous as {bs}?", "is there the same number of {as} as {bs}?",
+             "do the {as} match the {bs} in number?"],
     "property": ["is the {a} really {p}?", "would you say the {a} is {p}?", "can the {a} be called {p}?"],
-    "prior_parity": ["is {n} even?", "would {n} be an odd number?"],
-    "prior_sides": ["count the sides of a {n}."],
-    "prior_round": ["is a {n} a round shape?"],
+    "prior_parity": ["is {n} even?", "would {n} be an odd number?", "can {n} be divided by two?"],
+    "prior_sides": ["count the sides of a {n}.", "how many edges does a {n} have?"],
+    "prior_round": ["is a {n} a round shape?", "does a {n} have a round outline?"],
 }
+# training only (with TRAIN_EXTRA): a share of the questions start with a lead-in that changes nothing, so words
+# such as "picture" or "image" - in no template above - are known to the model as neutral context
+LEAD_INS = ["in the picture, ", "in this image, ", "looking at the scene, ", "here, ", "in the image shown, ",
+            "on this canvas, "]
+LEAD_IN_SHARE = 0.2
 FAMILY = {"exist": "existence", "query_color": "attribute", "query_noun": "attribute",
           "query_size": "attribute", "count": "counting", "relate_color": "relation",
           "relate_noun": "relation", "both": "conjunction", "attr_pair": "conjunction",
@@ -135,6 +145,9 @@ KIND_WEIGHTS = {"exist": 1, "query_color": 1, "query_noun": 1, "query_size": 0.6
                 "relate_color": 1.3, "relate_noun": 1.3, "both": 0.6, "attr_pair": 1, "not_exist": 0.6,
                 "not_color": 0.5, "count_not": 0.5, "more": 0.6, "fewer": 0.5, "same": 0.5, "property": 1,
                 "prior_parity": 0.25, "prior_sides": 0.2, "prior_round": 0.15}
+# training draws the kinds that need two counts or a negation more often than the test does
+TRAIN_KIND_WEIGHTS = {**KIND_WEIGHTS, "more": 1.2, "fewer": 1.0, "same": 1.0, "not_exist": 0.9, "not_color": 0.8,
+                      "count_not": 0.8}
 
 
 @dataclass
@@ -402,32 +415,38 @@ def sample_question(rng, objects, kind: str, heldout_templates: bool = False,
             slots, answer, hops, about = made
         if not heldout_pairs and any(isinstance(f, tuple) and mentions_heldout(f) for f in slots.values()):
             continue
-        return Question(fill(rng, templates[t], slots), answer, kind, t, heldout_templates, hops, about)
+        text = fill(rng, templates[t], slots)
+        if extra_templates and rng.random() < LEAD_IN_SHARE:      # training only: words that change nothing
+            text = pick(rng, LEAD_INS) + text
+        return Question(text, answer, kind, t, heldout_templates, hops, about)
     return None
 
 
-def sample_kind(rng) -> str:
-    w = np.array([KIND_WEIGHTS[k] for k in KINDS])
+def sample_kind(rng, weights: dict = KIND_WEIGHTS) -> str:
+    w = np.array([weights[k] for k in KINDS])
     return KINDS[int(rng.choice(len(KINDS), p=w / w.sum()))]
 
 
 def questions_for(data: dict, per_scene: int, seed: int, heldout_templates: bool = False,
                   heldout_pairs: bool = False, kinds=None, distinct: int | None = None,
-                  extra_templates: bool = False, balanced: bool = False) -> list[tuple[int, Question]]:
+                  extra_templates: bool = False, balanced: bool = False,
+                  kind_weights: dict = KIND_WEIGHTS) -> list[tuple[int, Question]]:
     """per_scene questions about every scene of scenes.build(...) data -> [(scene row, Question)].
 
     distinct: at most this many different question texts (each kind its share, by KIND_WEIGHTS); once a
     kind's share is used up, its questions reuse texts already asked (a few tries per question). Every
-    text goes through the frozen MiniLM once, which is the slow part of training on this CPU."""
+    text goes through the frozen MiniLM once, which is the slow part of training on this CPU.
+    kind_weights: how often each kind is drawn (the evaluation keeps KIND_WEIGHTS; training may ask more
+    of the hard kinds, TRAIN_KIND_WEIGHTS)."""
     rng = np.random.default_rng(seed)
-    weights = {k: KIND_WEIGHTS[k] for k in (kinds or KINDS)}
+    weights = {k: kind_weights[k] for k in (kinds or KINDS)}
     budget = {k: None if distinct is None else int(distinct * w / sum(weights.values())) for k, w in weights.items()}
     seen: dict[str, set] = {k: set() for k in weights}
     out = []
     for i in range(len(data["images"])):
         objects = scene_objects(data, i)
         for _ in range(per_scene):
-            kind = sample_kind(rng) if kinds is None else pick(rng, kinds)
+            kind = sample_kind(rng, kind_weights) if kinds is None else pick(rng, kinds)
             for _ in range(1 if budget[kind] is None else 6):
                 q = sample_question(rng, objects, kind, heldout_templates, heldout_pairs,
                                     extra_templates=extra_templates, balanced=balanced)

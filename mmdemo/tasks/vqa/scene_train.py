@@ -114,6 +114,11 @@ def objective(res: dict, g: dict, sel, local, img_rows, y, attention_weight: flo
     centres = torch.einsum("qkj,qjn->qkn", g["hops"][sel].float(), g["centres"][img_rows][local])
     counting = (F.binary_cross_entropy(res["fits"].clamp(1e-6, 1 - 1e-6), centres, reduction="sum") / len(sel)
                 + F.smooth_l1_loss(res["fits"].sum(-1), centres.sum(-1)))     # and the count itself
+    if res.get("compare_logits") is not None:   # which comparison the question asks (more/fewer/same/none)
+        counting = counting + F.cross_entropy(res["compare_logits"], g["compare"][sel])
+    if res.get("objectness") is not None:    # the question-free centre head: every object's centre cell
+        counting = counting + F.binary_cross_entropy_with_logits(
+            res["objectness"], g["centres"][img_rows].sum(1).clamp(max=1), reduction="sum") / len(img_rows)
     nouns, colors = g["nouns"][img_rows], g["colors"][img_rows]
     real = nouns >= 0
     objects = res["object_logits"][real]
@@ -135,32 +140,40 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_sc
           distinct: int = 10000, images_per_step: int = 32, lr: float = 3e-3, hops: int = 2,
           attention_weight: float = 0.5, object_weight: float = 0.5, gate_cost: float = 0.005,
           frozen_cnn: bool = True, relational: bool = True, count_evidence: bool = True,
-          count_weight: float = 0.2, extra_templates: bool = True, balanced: bool = True) -> Trained:
+          count_weight: float = 0.5, extra_templates: bool = True, balanced: bool = True,
+          centre_counts: bool = True, kind_weights: dict | None = None, compare_readout: bool = True,
+          sentence_vector: bool = False, fit_guided: bool = True) -> Trained:
     from ...datasets.scenes import NOUNS, OBJECT_COLORS, build
     from ...nn.text import MiniLMEncoder
     from .scene_evaluate import evaluate
     from .scene_model import NAME, SceneVQAModel, SceneVQANet
-    from .scene_questions import ANSWERS, questions_for
+    from .scene_questions import ANSWERS, LEAD_IN_SHARE, TRAIN_KIND_WEIGHTS, questions_for
+    COMPARISONS = ("more", "fewer", "same")
 
     epochs = epochs or 10
+    kind_weights = kind_weights or TRAIN_KIND_WEIGHTS
     torch.manual_seed(seed)
     rng = np.random.default_rng(seed)
     t_start = time.perf_counter()
     data = build("train", n_train, seed, mix=(0.9, 0.1, 0.0))       # scenes + single easy-VQA shapes
     d = question_table(data, questions_for(data, per_scene, seed, distinct=distinct,
-                                                   extra_templates=extra_templates, balanced=balanced), hops)
+                                                   extra_templates=extra_templates, balanced=balanced,
+                                                   kind_weights=kind_weights), hops)
     where = parallel.train_device()
     g = parallel.to_device({   # a copy of what the loss indexes, where the model trains
         "images": torch.from_numpy(data["images"]).permute(0, 3, 1, 2),   # uint8; scaled per batch
         "cells": object_cells(data), "centres": centre_cells(data), "nouns": torch.from_numpy(data["nouns"]),
         "colors": torch.from_numpy(data["colors"]),
-        **{k: d[k] for k in ("states", "mask", "qid", "y", "hops")}}, where)
+        **{k: d[k] for k in ("states", "mask", "qid", "y", "hops")},
+        "compare": torch.tensor([COMPARISONS.index(q.kind) if q.kind in COMPARISONS else 3 for q in d["questions"]])},
+        where)
     by_image = np.split(np.argsort(d["rows"], kind="stable"), np.cumsum(np.bincount(d["rows"], minlength=n_train))[:-1])
     print(f"vqa scenes: {len(d['y']):,} questions ({len(d['texts']):,} distinct) on {n_train:,} scenes, "
           f"ready in {time.perf_counter() - t_start:.0f} s", flush=True)
     arch = {"n_answers": len(ANSWERS), "text_dim": MiniLMEncoder.dim, "dim": 128, "widths": [16, 32, 64],
             "hops": hops, "n_nouns": len(NOUNS), "n_colors": len(OBJECT_COLORS), "relational": relational,
-            "count_evidence": count_evidence}
+            "count_evidence": count_evidence, "centre_counts": centre_counts, "compare_readout": compare_readout,
+            "sentence_vector": sentence_vector, "fit_guided": fit_guided}
     net = SceneVQANet(**arch)
     cnn_source = "trained with the rest"
     if frozen_cnn:
@@ -195,7 +208,8 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_sc
                            "distinct_questions": len(d["texts"]), "images_per_step": images_per_step, "lr": lr,
                            "attention_weight": attention_weight, "object_weight": object_weight,
                            "count_weight": count_weight, "extra_templates": extra_templates,
-                           "balanced_comparisons": balanced,
+                           "balanced_comparisons": balanced, "kind_weights": kind_weights,
+                           "lead_in_share": LEAD_IN_SHARE if extra_templates else 0.0,
                            "gate_cost": gate_cost, "gate_cost_form": "-log(question weight)", "image_cnn": cnn_source, "seconds": round(train_seconds, 1),
                            "machine": f"{platform.machine()}, {torch.get_num_threads()} threads"}}
     config["metrics"] = evaluate(SceneVQAModel(net.eval(), ANSWERS, NAME, config))
