@@ -222,7 +222,9 @@ class SceneVQAModel(VQAModel):
             notes={
                 "image": f"One map per hop ({len(maps)} hops): the softmax weight the model gave each cell of "
                          "its 12x12 grid of image regions at that hop, guided by what the hop read in the "
-                         "question and by what earlier hops found. 'image' is the last hop's map.",
+                         "question and by what earlier hops found"
+                         + (" (its logits include how well each cell fits what the hop read)"
+                            if self.net.hops[0].fit_guided else "") + ". 'image' is the last hop's map.",
                 "text": "Per hop: the hop's attention over the frozen MiniLM token states (softmax, guided by "
                         "the memory of earlier hops; word pieces summed) - what that hop looked for.",
                 "fusion": "Gate: a small network weighs the image evidence (the memory after the last hop) "
