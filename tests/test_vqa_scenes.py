@@ -119,7 +119,7 @@ def test_default_training_is_the_committed_recipe(scene_model):
     from mmdemo.tasks.vqa.scene_train import train
     defaults = {k: v.default for k, v in inspect.signature(train).parameters.items()}
     arch, t = scene_model.config["architecture"], scene_model.config["training"]
-    for flag in ("relational", "count_evidence", "centre_counts", "compare_readout", "sentence_vector", "fit_guided"):
+    for flag in ("relational", "count_evidence", "centre_counts", "compare_readout", "fit_guided"):
         assert arch.get(flag, False) == defaults[flag], flag
     assert t["epochs"] == 10 and defaults["epochs"] is None          # train(): epochs = epochs or 10
     for key in ("gate_cost", "count_weight", "attention_weight", "object_weight", "lr"):

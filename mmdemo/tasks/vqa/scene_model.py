@@ -33,6 +33,11 @@ from .model import VQAModel
 NAME = "scenes-multihop"
 
 
+def soft_order(d):
+    """Soft "more", "fewer" and "equal" of a count difference d (any shape): sigmoids around +-0.5."""
+    return torch.sigmoid(4 * (d - 0.5)), torch.sigmoid(4 * (-d - 0.5)), torch.sigmoid(4 * (0.5 - d.abs()))
+
+
 class Hop(nn.Module):
     """One reasoning step: read the question, look at the image, count, update the memory.
 
@@ -98,7 +103,7 @@ class SceneVQANet(nn.Module):
     def __init__(self, n_answers: int, text_dim: int = 384, dim: int = 128, widths=(16, 32, 64),
                  hops: int = 2, n_nouns: int = 13, n_colors: int = 9, grid: int = CANVAS // 8,
                  relational: bool = False, count_evidence: bool = False, centre_counts: bool = False,
-                 compare_readout: bool = False, sentence_vector: bool = False, fit_guided: bool = False):
+                 compare_readout: bool = False, fit_guided: bool = False):
         super().__init__()
         self.image = ConvGridEncoder(3 + 2, widths)               # 96x96 + x, y channels -> 12x12 regions
         self.region_proj = nn.Linear(widths[-1], dim)
@@ -106,9 +111,6 @@ class SceneVQANet(nn.Module):
         self.position = nn.Linear(2, dim)
         self.text_proj = nn.Linear(text_dim, dim)
         self.text_pool = AttentionPool(dim)                       # the whole question (start of the memory)
-        # sentence_vector: plus MiniLM's own sentence embedding (mean of its token states, normalised - what
-        # it was trained to make similar for paraphrases), so unseen phrasings start near known ones
-        self.sentence_proj = nn.Linear(text_dim, dim) if sentence_vector else None
         self.hops = nn.ModuleList([Hop(dim, relational=relational and k > 0, fit_guided=fit_guided)
                                    for k in range(hops)])
         # count_evidence: each hop's soft count, and per pair of hops their difference and soft "more",
@@ -147,10 +149,6 @@ class SceneVQANet(nn.Module):
         regions = self.regions(images, grid)
         words = self.text_proj(q_states)
         q, _ = self.text_pool(words, q_mask)
-        if self.sentence_proj is not None:
-            m = q_mask.unsqueeze(-1).to(q_states.dtype)
-            sentence = (q_states * m).sum(1) / m.sum(1).clamp(min=1)
-            q = q + self.sentence_proj(torch.nn.functional.normalize(sentence, dim=-1))
         objectness = self.centre(regions) if self.centre is not None else None
         memory, word_maps, region_maps, fits, anchor = q, [], [], [], None
         for hop in self.hops:
@@ -162,13 +160,11 @@ class SceneVQANet(nn.Module):
         if self.count_evidence:
             counts = [f.sum(1, keepdim=True) for f in fits]
             diffs = [counts[i] - counts[j] for i in range(len(counts)) for j in range(i + 1, len(counts))]
-            more = [torch.sigmoid(4 * (d - 0.5)) for d in diffs] + [torch.sigmoid(4 * (-d - 0.5)) for d in diffs]
+            more = [soft_order(d)[0] for d in diffs] + [soft_order(d)[1] for d in diffs]
             image_in = torch.cat([memory, *(c / 4 for c in counts), *(d / 4 for d in diffs), *more], -1)
         compare_logits = None
         if self.compare_type is not None:
-            d = fits[0].sum(1) - fits[1].sum(1)
-            holds = torch.stack([torch.sigmoid(4 * (d - 0.5)), torch.sigmoid(4 * (-d - 0.5)),
-                                 torch.sigmoid(4 * (0.5 - d.abs()))], -1)
+            holds = torch.stack(soft_order(fits[0].sum(1) - fits[1].sum(1)), -1)
             compare_logits = self.compare_type(q)
             holds = compare_logits.softmax(-1)[:, :3] * holds
             image_in = torch.cat([image_in, holds, holds.sum(-1, keepdim=True)], -1)

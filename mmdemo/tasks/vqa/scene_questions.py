@@ -36,6 +36,7 @@ from ...datasets.easyvqa import COLORS, SHAPES
 from ...datasets.scenes import DIGITS, HELDOUT, NOUNS, OBJECT_COLORS, centre, size_word
 
 MARGIN = 6.0
+COMPARISONS = ("more", "fewer", "same")     # the comparison kinds (scene_model's readout learns which is asked)
 SIZES = ["small", "large"]
 COUNTS = ["0", "1", "2", "3", "4"]
 ANSWERS = ["yes", "no"] + COLORS + NOUNS + SIZES + COUNTS
@@ -372,7 +373,7 @@ PROGRAMS = {
     "property": program_property,
     **{f"query_{a}": partial(program_query, attribute=a) for a in ("color", "noun", "size")},
     **{f"relate_{a}": partial(program_relate, attribute=a) for a in ("color", "noun")},
-    **{k: partial(program_compare, kind=k) for k in ("more", "fewer", "same")},
+    **{k: partial(program_compare, kind=k) for k in COMPARISONS},
 }
 
 

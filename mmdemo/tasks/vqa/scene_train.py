@@ -142,13 +142,12 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_sc
           frozen_cnn: bool = True, relational: bool = True, count_evidence: bool = True,
           count_weight: float = 0.5, extra_templates: bool = True, balanced: bool = True,
           centre_counts: bool = True, kind_weights: dict | None = None, compare_readout: bool = True,
-          sentence_vector: bool = False, fit_guided: bool = True) -> Trained:
+          fit_guided: bool = True) -> Trained:
     from ...datasets.scenes import NOUNS, OBJECT_COLORS, build
     from ...nn.text import MiniLMEncoder
     from .scene_evaluate import evaluate
     from .scene_model import NAME, SceneVQAModel, SceneVQANet
-    from .scene_questions import ANSWERS, LEAD_IN_SHARE, TRAIN_KIND_WEIGHTS, questions_for
-    COMPARISONS = ("more", "fewer", "same")
+    from .scene_questions import ANSWERS, COMPARISONS, LEAD_IN_SHARE, TRAIN_KIND_WEIGHTS, questions_for
 
     epochs = epochs or 10
     kind_weights = kind_weights or TRAIN_KIND_WEIGHTS
@@ -173,7 +172,7 @@ def train(epochs: int | None = None, seed: int = 0, n_train: int = 12000, per_sc
     arch = {"n_answers": len(ANSWERS), "text_dim": MiniLMEncoder.dim, "dim": 128, "widths": [16, 32, 64],
             "hops": hops, "n_nouns": len(NOUNS), "n_colors": len(OBJECT_COLORS), "relational": relational,
             "count_evidence": count_evidence, "centre_counts": centre_counts, "compare_readout": compare_readout,
-            "sentence_vector": sentence_vector, "fit_guided": fit_guided}
+            "fit_guided": fit_guided}
     net = SceneVQANet(**arch)
     cnn_source = "trained with the rest"
     if frozen_cnn:
