@@ -161,11 +161,11 @@ TEST_PARAPHRASES = [   # never seen in training; written to sound like people ty
 ]
 
 
-# checkpoints/vqa was trained with the first 26 training templates (easy-VQA's own kinds) and is measured
-# on the first 56 held-out ones; the templates after them (conjunctions, negated conjunctions, shape
-# properties) are opt-in for training (`python -m mmdemo.train vqa --paraphrases extended`) and reported
-# apart in evaluation. make_paraphrases draws templates in order, so the first 56 give the same questions
-# whether or not the new ones follow.
+# The first 26 training templates are easy-VQA's own kinds ("original" set); checkpoints/vqa is trained with
+# all of them ("extended": + conjunctions, negated conjunctions, shape properties, more phrasings;
+# `--paraphrases original` trains without). Evaluation reports the first 56 held-out templates (the kinds
+# the first published model was measured on) and the rest apart; make_paraphrases draws templates in order,
+# so the first 56 give the same questions whether or not the new ones follow.
 ORIGINAL_TRAIN_TEMPLATES, ORIGINAL_TEST_TEMPLATES = 26, 56
 PARAPHRASE_SETS = ("original", "extended")
 
