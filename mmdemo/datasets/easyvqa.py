@@ -171,8 +171,8 @@ PARAPHRASE_SETS = ("original", "extended")
 
 
 def train_paraphrases(paraphrase_set: str = "original") -> list[tuple[str, str]]:
-    """The training templates of a paraphrase set: "original" (what checkpoints/vqa was trained with) or
-    "extended" (+ conjunctions, their negations and shape properties)."""
+    """The training templates of a paraphrase set: "original" (easy-VQA's own kinds, 26) or "extended" (what
+    checkpoints/vqa is trained with: + conjunctions, their negations, shape properties and more phrasings)."""
     if paraphrase_set not in PARAPHRASE_SETS:
         raise ValueError(f"paraphrase set {paraphrase_set!r}: one of {PARAPHRASE_SETS}")
     return TRAIN_PARAPHRASES if paraphrase_set == "extended" else TRAIN_PARAPHRASES[:ORIGINAL_TRAIN_TEMPLATES]
