@@ -156,15 +156,15 @@ class SceneVQANet(nn.Module):
                                                 objectness)
             word_maps.append(word_w), region_maps.append(region_w), fits.append(fit)
             anchor = region_w @ self.centres                     # (B, 2): where this hop looked
-        image_in = memory
+        image_in, counts = memory, [f.sum(1, keepdim=True) for f in fits]
         if self.count_evidence:
-            counts = [f.sum(1, keepdim=True) for f in fits]
             diffs = [counts[i] - counts[j] for i in range(len(counts)) for j in range(i + 1, len(counts))]
-            more = [soft_order(d)[0] for d in diffs] + [soft_order(d)[1] for d in diffs]
+            orders = [soft_order(d) for d in diffs]
+            more = [o[0] for o in orders] + [o[1] for o in orders]
             image_in = torch.cat([memory, *(c / 4 for c in counts), *(d / 4 for d in diffs), *more], -1)
         compare_logits = None
         if self.compare_type is not None:
-            holds = torch.stack(soft_order(fits[0].sum(1) - fits[1].sum(1)), -1)
+            holds = torch.cat(soft_order(counts[0] - counts[1]), -1)          # (B, 3): more, fewer, equal
             compare_logits = self.compare_type(q)
             holds = compare_logits.softmax(-1)[:, :3] * holds
             image_in = torch.cat([image_in, holds, holds.sum(-1, keepdim=True)], -1)
