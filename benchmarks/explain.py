@@ -58,14 +58,17 @@ def faithfulness(items: int) -> dict:
     from mmdemo.tasks.classify.data import phrase
     classify, vqa = mmdemo.load("classify"), mmdemo.load("vqa")
     images, y = load_mnist("test")
-    alone = [classify.explain(image=images[i], methods=("faithfulness",)).faithfulness["image"] for i in range(items)]
+    alone = [classify.explain(image=images[i], methods=("faithfulness",)).faithfulness for i in range(items)]
     rng = np.random.default_rng(2)
     with_text = [classify.explain(image=images[i], text=phrase(int(y[i]), rng), methods=("faithfulness",))
-                 .faithfulness["image"] for i in range(items // 2)]
+                 .faithfulness for i in range(items // 2)]
     test = load_split("test")
     maps = [vqa.explain(image=test.images[test.image_index[i]], text=test.questions[i], methods=("faithfulness",))
             .faithfulness for i in range(items)]
-    return {"classify image map (image alone)": rate(alone), "classify image map (image + text)": rate(with_text),
+    return {"classify image map (image alone)": rate([f["image"] for f in alone]),
+            "classify LayerCAM map (image alone)": rate([f["image (LayerCAM)"] for f in alone]),
+            "classify image map (image + text)": rate([f["image"] for f in with_text]),
+            "classify LayerCAM map (image + text)": rate([f["image (LayerCAM)"] for f in with_text]),
             "vqa image map": rate([m["image"] for m in maps]), "vqa word weights": rate([m["words"] for m in maps]),
             "target": "deletion area below random for >= 90% of items (image maps)"}
 

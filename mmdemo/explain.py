@@ -268,7 +268,7 @@ def deletion_insertion(score, weights, rng: np.random.Generator, n_points: int =
     unique, inverse = np.unique(np.concatenate(masks), axis=0, return_inverse=True)   # shared first/last steps
     values = np.asarray(score(unique), dtype=np.float64)[inverse.ravel()].reshape(len(orders), 2, len(steps))
     x = (steps / p).tolist()
-    out = {"fraction": x}
+    out = {"fraction": x, "weights": w.tolist()}      # the map's weight of each part, in the parts' order
     for j, kind in enumerate(("deletion", "insertion")):
         curve, rand = values[0, j], values[1:, j].mean(0)
         out[kind] = {"map": curve.tolist(), "random": rand.tolist(), "auc_map": _auc(curve), "auc_random": _auc(rand)}

@@ -94,7 +94,8 @@ def test_classify_explain_efficiency_and_export(classifier, tmp_path):
     assert f_all == pytest.approx(e.confidence, abs=1e-6) and f_none == pytest.approx(0.1)
     assert abs(sum(e.shapley.values()) - (f_all - f_none)) < 1e-5                # efficiency
     assert set(e.interaction) == {"image x text", "image x audio", "text x audio"}
-    assert set(e.faithfulness) == {"image", "text", "audio"}
+    assert set(e.faithfulness) == {"image", "image (LayerCAM)", "text", "audio"}
+    assert len(e.faithfulness["image (LayerCAM)"]["weights"]) == len(e.faithfulness["image"]["weights"]) == 49
     assert "agree" in e.agreement and e.notes["shapley"]
     data = json.loads(e.to_json())
     assert data["settings"]["corruption"]["image_noise"] == 0.4 and len(data["input_hash"]) == 16
@@ -104,6 +105,22 @@ def test_classify_explain_efficiency_and_export(classifier, tmp_path):
     assert again.shapley == e.shapley and again.corrupted_text == e.corrupted_text != "seven"   # seeded
     e.figure().save(tmp_path / "e.png")
     assert (tmp_path / "e.png").stat().st_size > 1000
+
+
+def test_classify_layercam_map_is_faithful_and_leaves_the_shared_model_alone(classifier):
+    from mmdemo.datasets.mnist import load_mnist
+    images, labels = load_mnist("test")
+    beat = []
+    for i in range(10):          # MNIST test items 0-9, the image alone
+        e = classifier.explain(image=images[i], methods=("faithfulness",))
+        assert e.prediction == str(labels[i])
+        cam = np.reshape(e.faithfulness["image (LayerCAM)"]["weights"], (7, 7))
+        assert cam.min() >= 0 and cam.max() > 0
+        beat.append(e.faithfulness["image (LayerCAM)"]["deletion"]["beat_random"])
+    assert sum(beat) >= 9        # the gradient map's top cells matter more than random ones
+    # the library hooks a private copy: no hooks or gradients left on the model other requests use
+    assert all(p.grad is None for p in classifier.net.parameters())
+    assert not any(m._forward_hooks or m._backward_hooks for m in classifier.net.modules())
 
 
 def test_classify_variants_side_by_side(classifier):

@@ -10,6 +10,8 @@ attention or the alpha softmax, and zeroed for early fusion) — the same mechan
 """
 from __future__ import annotations
 
+import copy
+import threading
 import time
 from pathlib import Path
 
@@ -125,12 +127,21 @@ def emap_view(model, feats, present, label: int, rng) -> dict | None:
     return ex.emap(score, len(given), N_REFERENCE, rng)
 
 
+CAM = "image (LayerCAM)"    # the gradient map beside the image encoder's own attention map
+
+
 def faithfulness(model, got: dict, feats, present, attention: dict, label: int, rng) -> dict:
-    """Deletion / insertion curves of every heatmap of this request (image cells, words, audio steps)."""
+    """Deletion / insertion curves of every heatmap of this request (image cells: the encoder's attention
+    and LayerCAM; words; audio steps). Each result also holds the map's weight per part ("weights")."""
+    maps = dict(attention)
+    if "image" in got:
+        maps[CAM] = layercam(model, got, feats, present, label, attention["image"].shape)
     out = {}
-    for m, parts in (("image", image_parts), ("text", word_parts), ("audio", audio_parts)):
-        if m in got and m in attention:
-            weights, build = parts(got[m], attention[m], *([model.net.encoders[m]] if m == "audio" else []))
+    for name, heat in maps.items():
+        m = "image" if name == CAM else name
+        if m in got:
+            parts = {"image": image_parts, "text": word_parts, "audio": audio_parts}[m]
+            weights, build = parts(got[m], heat, *([model.net.encoders[m]] if m == "audio" else []))
             i = model.modalities.index(m)
 
             def score(keep, i=i, build=build):
@@ -139,8 +150,49 @@ def faithfulness(model, got: dict, feats, present, attention: dict, label: int, 
                 rows[:, i] = has
                 batch = [f if k == i else x.expand(len(keep), -1) for k, x in enumerate(feats)]
                 return run_rows(model, batch, rows, label).double().numpy()
-            out[m] = ex.deletion_insertion(score, weights, rng)
+            out[name] = ex.deletion_insertion(score, weights, rng)
     return out
+
+
+_cam_lock = threading.Lock()     # the library hooks the module it explains: one request at a time
+
+
+class ImageToClass(torch.nn.Module):
+    """image -> the fusion variant's logits, the other modalities' features fixed (what LayerCAM explains).
+    A private copy of the image encoder and the variant, so the library's hooks and gradients never touch
+    the shared model that other requests are running."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.encoder = copy.deepcopy(model.net.encoders["image"])
+        self.variant = copy.deepcopy(model.net.variants[model.variant])
+        self.index = model.modalities.index("image")
+        self.feats, self.present = None, None
+        self.requires_grad_(True)    # the shared net may be frozen (retrieve freezes the classify net it shares)
+
+    def forward(self, x):
+        f, _ = self.encoder(x)
+        feats = [f if k == self.index else v.expand(len(x), -1) for k, v in enumerate(self.feats)]
+        return self.variant(feats, self.present.expand(len(x), -1))[0]
+
+
+def layercam(model, got: dict, feats, present, label: int, grid: tuple[int, int]) -> np.ndarray:
+    """LayerCAM (Jiang et al. 2021; pytorch-grad-cam) of the predicted class's probability on the image
+    encoder's last convolution, given the other inputs as they are -> one weight per cell of the encoder's
+    grid (the library's input-sized map averaged over each cell's pixels). Grad-CAM and Grad-CAM++ were
+    measured on the same 100 MNIST items and beat random deletion less often (docs/explain.md)."""
+    from pytorch_grad_cam import LayerCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
+    with _cam_lock, torch.enable_grad():      # (a server thread may run with gradients off)
+        if getattr(model, "_layercam", None) is None:
+            model._layercam = ImageToClass(model).eval()
+        net = model._layercam
+        net.feats, net.present = [f.detach() for f in feats], present
+        with LayerCAM(model=net, target_layers=[net.encoder.cnn[-1]]) as cam:
+            pixels = cam(input_tensor=torch.from_numpy(got["image"])[None],
+                         targets=[ClassifierOutputSoftmaxTarget(label)])[0]
+        net.feats = None
+    return torch.nn.functional.adaptive_avg_pool2d(torch.from_numpy(pixels)[None], grid)[0].numpy()
 
 
 def image_parts(x: np.ndarray, grid: np.ndarray):
@@ -229,6 +281,10 @@ def notes(model, e: ex.Explanation) -> dict:
     out = {"fusion": FUSIONS[model.variant].NOTE, "shapley": ex.NOTES["shapley"].format(how=how),
            "ablation": ex.NOTES["ablation"], "interaction": ex.NOTES["interaction"],
            "faithfulness": ex.NOTES["faithfulness"].format(r=3) +
+           " Maps: 'image' = the image encoder's own attention (its pooling softmax); 'image (LayerCAM)' = LayerCAM "
+           "(Jiang et al. 2021, pytorch-grad-cam): the positive gradients of the predicted class's probability times "
+           "the last convolution's activations, summed over channels, averaged per grid cell - a standard post-hoc "
+           "method, not the model's own weights."
            " Parts: image = attention-grid cells (deleted = background colour), words (deleted = left out), "
            "audio = the encoder's 80 ms steps (deleted = left out of its attention pooling: in the representation, "
            "not the waveform); the other inputs stay as they are.",

@@ -5,6 +5,7 @@ drawn over the mel spectrogram)."""
 from __future__ import annotations
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 
 from ... import paths
@@ -12,7 +13,7 @@ from ...registry import load
 from ...ui import explain as ui
 from ...ui.components import drawn_image, fusion_chart, model_dropdown, note, picture, predict
 from ...ui.draw import OVERLAY_SIZE, fusion_frame, mel_picture, overlay, token_highlights
-from .explain import compare_variants
+from .explain import CAM, compare_variants
 from .robustness import dataset_plots, robustness_plot, weight_shift_warning
 
 TASK = "classify"
@@ -56,9 +57,11 @@ def run_explain(sketch, image, text, audio, model_name, *controls):
     v = ui.view_values(e, weight_shift_warning(e.model))
     seen = e.inputs
     shown_image = overlay(seen["image"][0], seen["attention"]["image"]) if "image" in seen else None
+    cam = e.faithfulness.get(CAM)
+    shown_cam = overlay(seen["image"][0], np.reshape(cam["weights"], seen["attention"]["image"].shape)) if cam else None
     shown_audio = (16000, seen["audio"]) if "audio" in seen else None
     variants = variants_frame(compare_variants(load(TASK, model_name), **inputs))
-    return (shown_image, e.corrupted_text or "", shown_audio, *[v[k] for k in ui.VIEW_KEYS], variants,
+    return (shown_image, shown_cam, e.corrupted_text or "", shown_audio, *[v[k] for k in ui.VIEW_KEYS], variants,
             robustness_plot(e))
 
 
@@ -86,6 +89,8 @@ def build_explain(sketch, image, text, audio, model) -> None:
     go = gr.Button("Explain")
     with gr.Row():
         seen_image = picture(label="Image as the model saw it (corrupted) + its attention", height=200)
+        seen_cam = picture(label="The same image + LayerCAM (gradients of the predicted class's probability)",
+                           height=200)
         with gr.Column():
             seen_text = gr.Textbox(label="Text as the model saw it", interactive=False)
             seen_audio = gr.Audio(label="Audio as the model heard it", interactive=False, type="numpy")
@@ -95,7 +100,7 @@ def build_explain(sketch, image, text, audio, model) -> None:
     robustness = gr.LinePlot(x="level", y="accuracy", color="curve", height=240,
                              label="Robustness: accuracy vs corruption level (evaluate --robustness), this input as ×")
     args = [sketch, image, text, audio, model, *controls]
-    outputs = [seen_image, seen_text, seen_audio, *[views[k] for k in ui.VIEW_KEYS], variants, robustness]
+    outputs = [seen_image, seen_cam, seen_text, seen_audio, *[views[k] for k in ui.VIEW_KEYS], variants, robustness]
     go.click(run_explain, args, outputs, api_name="explain_classify")
     for c in controls:
         c.change(run_explain, args, outputs, api_name=False, trigger_mode="always_last")
