@@ -124,6 +124,7 @@ def test_default_training_is_the_committed_recipe(scene_model):
     assert t["epochs"] == 10 and defaults["epochs"] is None          # train(): epochs = epochs or 10
     for key in ("gate_cost", "count_weight", "attention_weight", "object_weight", "lr"):
         assert t[key] == defaults[key], key
+    assert t["distinct_budget"] == defaults["distinct"]
     assert t["kind_weights"] == sq.TRAIN_KIND_WEIGHTS and t["lead_in_share"] == sq.LEAD_IN_SHARE
 
 
