@@ -183,7 +183,7 @@ def layercam(model, got: dict, feats, present, label: int, grid: tuple[int, int]
     measured on the same 100 MNIST items and beat random deletion less often (docs/explain.md)."""
     from pytorch_grad_cam import LayerCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
-    with _cam_lock, torch.enable_grad():      # (a server thread may run with gradients off)
+    with _cam_lock, torch.enable_grad():      # gradients on even if the caller runs under torch.no_grad()
         if getattr(model, "_layercam", None) is None:
             model._layercam = ImageToClass(model).eval()
         net = model._layercam
