@@ -170,6 +170,37 @@ def test_reliability_target_gives_a_damaged_branch_less_weight():
     assert reliability_target(uni, y, present, 0.1)[1, 2] == 0
 
 
+def test_target_shift_measures_how_far_the_gates_target_falls(classifier):
+    import torch
+    from mmdemo.tasks.classify.robustness import target_shift
+    net = classifier.net
+    g = torch.Generator().manual_seed(0)
+    clean = {m: torch.randn(40, d, generator=g) for m, d in zip(net.modalities, net.feat_dims)}
+    y = torch.arange(40) % 10
+    yes = {m: torch.ones(40, dtype=torch.bool) for m in net.modalities}
+    same = target_shift(net, clean, clean, yes, y, temperatures=(0.01, 0.1))["gated"]
+    assert all(abs(d) < 1e-6 for t in same.values() for d in t.values())        # nothing corrupted: no fall
+    gone = target_shift(net, clean, clean, {**yes, "text": torch.zeros(40, dtype=torch.bool)}, y, (0.01,))["gated"]
+    uni = net.variants["gated"]([clean[m] for m in net.modalities], torch.ones(40, 3, dtype=torch.bool))[2]
+    from mmdemo.tasks.classify.train import reliability_target
+    before = reliability_target(uni, y, torch.ones(40, 3, dtype=torch.bool), 0.01)[:, 1].mean()
+    assert gone["0.01"]["text"] == pytest.approx(float(before), abs=1e-6)     # an absent text loses all its target
+
+
+def test_weight_shift_warning_names_the_targets_own_fall(monkeypatch):
+    from mmdemo.tasks.classify import robustness as rb
+    shift = {"image": {"weight_drop": 0.25}, "text": {"weight_drop": 0.19}, "audio": {"weight_drop": 0.3}}
+    saved = {"n": 500, "weight_shift": {"gated": shift, "early": shift},
+             "target_shift": {"gated": {"0.002": {"image": 0.3, "text": 0.195, "audio": 0.3},
+                                        "0.05": {"image": 0.2, "text": 0.18, "audio": 0.2}}}}
+    monkeypatch.setattr(rb, "load_robustness", lambda: saved)
+    gated, early = rb.weight_shift_warning("digits-gated"), rb.weight_shift_warning("digits-early")
+    assert "text +0.190" in gated and "at most text 0.195" in gated and "from 0.002 to 0.05" in gated
+    assert "image" not in gated.split("(")[1] and "do not track corruption" in early
+    saved["weight_shift"]["gated"] = {"text": {"weight_drop": 0.21}}
+    assert rb.weight_shift_warning("digits-gated") == ""
+
+
 def test_dataset_frames_from_a_saved_view():
     from mmdemo.ui.explain import dataset_frames
     view = {"metrics": ex.classification_metrics([0, 1, 1], [0, 1, 0], ["a", "b"]),

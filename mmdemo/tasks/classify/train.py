@@ -349,8 +349,8 @@ def load_stage_one(net: TriModalNet, folder=None) -> None:
     net.eval()
 
 
-def weight_shift_table(shift: dict | None) -> str:
-    """robustness.json's weight shift as a markdown table for the model card ('' when not measured)."""
+def weight_shift_table(shift: dict | None, target: dict | None = None) -> str:
+    """robustness.json's weight shift (and the gate's target shift) as markdown for the model card."""
     if not shift:
         return "Weight shift under the corruption protocol: run `python -m mmdemo.evaluate classify --robustness`.\n"
     rows = [f"| {k} | " + " / ".join(f"{v[m]['weight_drop']:.3f}" for m in v) + " | "
@@ -358,10 +358,19 @@ def weight_shift_table(shift: dict | None) -> str:
     return ("Weight shift under the corruption protocol, one modality corrupted at a time, 500 test triples "
             "(`python -m mmdemo.evaluate classify --robustness`; target: the gated weight falls by >= 0.2):\n\n"
             "| variant | weight drop image / text / audio | Shapley-share drop image / text / audio |\n|---|---|---|\n"
-            + "\n".join(rows) + "\n")
+            + "\n".join(rows) + "\n" + target_shift_lines(target))
 
 
-def digits_card(config: dict, weight_shift: dict | None = None) -> str:
+def target_shift_lines(target: dict | None) -> str:
+    """How far the gate's own reliability target falls under the protocol, per temperature (robustness.target_shift)."""
+    if not target:
+        return ""
+    lines = [f"- T = {t}: " + " / ".join(f"{d:.3f}" for d in drops.values()) for t, drops in target["gated"].items()]
+    return ("\nThe gated weights' training target (reliability_target, computed with the test labels for this check "
+            "only) falls by, image / text / audio, at each temperature of the target:\n\n" + "\n".join(lines) + "\n")
+
+
+def digits_card(config: dict, weight_shift: dict | None = None, target_shift: dict | None = None) -> str:
     from .evaluate import report
     m, t = config["metrics"], config["training"]
     return f"""# digits — built-in tri-modal digit classifier of mmdemo (digits-gated, -early, -late, -xattn)
@@ -399,7 +408,7 @@ text {m['unimodal']['clean']['text']:.4f}, audio {m['unimodal']['clean']['audio'
 
 {report(m)}
 
-{weight_shift_table(weight_shift)}
+{weight_shift_table(weight_shift, target_shift)}
 Corruption protocol: {json.dumps(data.PROTOCOL)}
 
 Training: {t['seconds']:.0f} s on {t['machine']} (CPU): {t['seconds_per_stage']}.
