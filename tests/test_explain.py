@@ -154,6 +154,9 @@ def test_explain_endpoints_return_the_object(client, example_image):
     data = out[-3]
     assert data["prediction"] == "7" and data["corrupted_text"] == "seven three"
     assert set(data["shapley"]) == {"image", "text"}
+    words = out[3]              # the corrupted text's word map, redrawn with the explanation
+    assert [w["token"] for w in words] == ["seven", "three"] and max(w["class_or_confidence"] for w in words) == 1.0
+    assert "corruption applied: text_conflict three" in out[6].lower()
 
 
 def test_reliability_target_gives_a_damaged_branch_less_weight():

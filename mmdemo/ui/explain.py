@@ -18,7 +18,7 @@ from ..explain import Explanation
 from .components import log
 
 SNR_OFF = 40     # the audio SNR slider's "no noise" end
-VIEW_KEYS = ["prediction", "weights", "weights_note", "shapley", "shapley_note", "ablation", "ablation_note",
+VIEW_KEYS = ["inputs_note", "prediction", "weights", "weights_note", "shapley", "shapley_note", "ablation", "ablation_note",
              "agreement", "interaction", "interaction_note", "faithfulness", "badges", "json"]   # view_values' order
 
 
@@ -74,7 +74,7 @@ def explain(task: str, model_name: str | None, **inputs) -> tuple[Explanation, f
 
 def view_outputs() -> dict:
     """The components of the three reliance views, interactions, faithfulness and export."""
-    o = {}
+    o = {"inputs_note": gr.Markdown()}
     o["prediction"] = gr.Label(label="Prediction on the corrupted input", num_top_classes=3)
     with gr.Row():
         for key, label in (("weights", "(a) Fusion weights"), ("shapley", "(b) Shapley value"),
@@ -139,7 +139,9 @@ def small(text: str) -> str:
 
 def view_values(e: Explanation, warning: str = "") -> dict:
     """What view_outputs' components show for one explanation (keys as in view_outputs)."""
-    return {"prediction": e.scores, "weights": bars(e.fusion_weights),
+    settings = ", ".join(f"{k} {v}" for k, v in e.settings.get("corruption", {}).items()) or "none (clean inputs)"
+    return {"inputs_note": small(f"Corruption applied: {settings}. {e.notes.get('corruption', '')}"),
+            "prediction": e.scores, "weights": bars(e.fusion_weights),
             "weights_note": small(e.notes.get("fusion", "")) + (f"\n\n**{warning}**" if warning else ""),
             "shapley": bars(e.shapley), "shapley_note": small(e.notes.get("shapley", "")),
             "ablation": bars(e.ablation_drop), "ablation_note": small(e.notes.get("ablation", "")),

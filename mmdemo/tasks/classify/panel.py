@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from ... import paths
+from ...nn.text import word_weights
 from ...registry import load
 from ...ui import explain as ui
 from ...ui.components import drawn_image, fusion_chart, model_dropdown, note, picture, predict
@@ -50,8 +51,9 @@ def explain_inputs(sketch, image, text, audio, controls) -> dict:
 
 
 def run_explain(sketch, image, text, audio, model_name, *controls):
-    """/explain_classify: the corrupted inputs, the three reliance views, interactions, faithfulness, the
-    variants side by side, the robustness curve with this input's point; the last output is the JSON object."""
+    """/explain_classify: the corrupted inputs with their maps, the three reliance views, interactions,
+    faithfulness, the JSON object (third from last), the variants side by side, the robustness curve with
+    this input's point."""
     inputs = explain_inputs(sketch, image, text, audio, controls)
     e, _ = ui.explain(TASK, model_name, **inputs)
     v = ui.view_values(e, weight_shift_warning(e.model))
@@ -59,10 +61,12 @@ def run_explain(sketch, image, text, audio, model_name, *controls):
     shown_image = overlay(seen["image"][0], seen["attention"]["image"]) if "image" in seen else None
     cam = e.faithfulness.get(CAM)
     shown_cam = overlay(seen["image"][0], np.reshape(cam["weights"], seen["attention"]["image"].shape)) if cam else None
+    words = token_highlights(*word_weights(seen["text"], seen["attention"]["text"])) if "text" in seen else None
     shown_audio = (16000, seen["audio"]) if "audio" in seen else None
+    frames = mel_picture(seen["mel"], seen["attention"]["audio"]) if "audio" in seen else None
     variants = variants_frame(compare_variants(load(TASK, model_name), **inputs))
-    return (shown_image, shown_cam, e.corrupted_text or "", shown_audio, *[v[k] for k in ui.VIEW_KEYS], variants,
-            robustness_plot(e))
+    return (shown_image, shown_cam, e.corrupted_text or "", words, shown_audio, frames, *[v[k] for k in ui.VIEW_KEYS],
+            variants, robustness_plot(e))
 
 
 def export_classify(sketch, image, text, audio, model_name, *controls):
@@ -93,14 +97,18 @@ def build_explain(sketch, image, text, audio, model) -> None:
                            height=200)
         with gr.Column():
             seen_text = gr.Textbox(label="Text as the model saw it", interactive=False)
+            seen_words = gr.HighlightedText(label="Its word weights", show_legend=False)
+        with gr.Column():
             seen_audio = gr.Audio(label="Audio as the model heard it", interactive=False, type="numpy")
+            seen_frames = picture(label="Its frame weights over the log-mel spectrogram")
     views = ui.view_outputs()
     variants = gr.Dataframe(label="The four fusion variants on this input (weights, Shapley, ablation: "
                                   "image / text / audio; ms = the variant's work, encoders shared)", interactive=False)
     robustness = gr.LinePlot(x="level", y="accuracy", color="curve", height=240,
                              label="Robustness: accuracy vs corruption level (evaluate --robustness), this input as ×")
     args = [sketch, image, text, audio, model, *controls]
-    outputs = [seen_image, seen_cam, seen_text, seen_audio, *[views[k] for k in ui.VIEW_KEYS], variants, robustness]
+    outputs = [seen_image, seen_cam, seen_text, seen_words, seen_audio, seen_frames, *[views[k] for k in ui.VIEW_KEYS],
+               variants, robustness]
     go.click(run_explain, args, outputs, api_name="explain_classify")
     for c in controls:
         c.change(run_explain, args, outputs, api_name=False, trigger_mode="always_last")

@@ -68,7 +68,8 @@ MODALITIES = ("image", "text")
 
 def run_explain(image, question, model_name, *controls):
     """/explain_vqa: the corrupted inputs, the three reliance views (image vs question evidence), interaction,
-    faithfulness of the image map and the word weights; the last output is the JSON object."""
+    faithfulness of the image map and the word weights; the last output is the JSON object (as the API
+    returns it)."""
     e, _ = ui.explain(TASK, model_name, image=image, text=question,
                       corruption=ui.corruption_from(MODALITIES, controls))
     v = ui.view_values(e)
