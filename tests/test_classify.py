@@ -209,6 +209,11 @@ def test_manifest_training_end_to_end(tmp_path):
     pred = m.predict(text="a dog number 3", image=str(tmp_path / "dog3.png"), audio=str(tmp_path / "dog3.wav"))
     assert pred.output == "dog" and abs(sum(pred.fusion_weights.values()) - 1) < 1e-4
     assert pred.attention["image"].shape == (8, 8)
+    from mmdemo.tasks.classify.robustness import load_robustness, robustness, robustness_file
+    assert robustness_file(m) == out.resolve() / "robustness.json"      # its own, never the built-in one's
+    assert load_robustness("mydata-gated") == (None, "gated")
+    with pytest.raises(MMDemoError, match="not a digits model"):
+        robustness(m)
 
 
 def write(tmp_path, rows) -> Path:

@@ -196,7 +196,7 @@ def test_weight_shift_warning_names_the_targets_own_fall(monkeypatch):
     saved = {"n": 500, "weight_shift": {"gated": shift, "early": shift},
              "target_shift": {"gated": {"0.002": {"image": 0.3, "text": 0.195, "audio": 0.3},
                                         "0.05": {"image": 0.2, "text": 0.18, "audio": 0.2}}}}
-    monkeypatch.setattr(rb, "load_robustness", lambda: saved)
+    monkeypatch.setattr(rb, "load_robustness", lambda name: (saved, name.rsplit("-", 1)[-1]))
     gated, early = rb.weight_shift_warning("digits-gated"), rb.weight_shift_warning("digits-early")
     assert "text +0.190" in gated and "at most text 0.195" in gated and "from 0.002 to 0.05" in gated
     assert "image" not in gated.split("(")[1] and "do not track corruption" in early

@@ -38,7 +38,7 @@ def add_arguments(ap) -> None:
                     help="leave one FSDD speaker out: train the audio branch on four speakers, test on the fifth")
     ap.add_argument("--robustness", action="store_true",
                     help="accuracy vs corruption level per modality and variant, weight shift under the protocol "
-                         "(-> checkpoints/classify/robustness.json)")
+                         "(-> robustness.json next to the checkpoint)")
     ap.add_argument("--epochs", type=int, default=12, help="--loso: epochs of each fold")
     ap.add_argument("--views", type=int, default=6, help="--loso: augmented views of every clip")
     ap.add_argument("--manifest", default=None,

@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 
 import numpy as np
 import torch
 
 from ... import explain as ex
 from ... import paths
+from ...errors import MMDemoError
 from . import data as digits
 from .explain import batch_reliance, save_reference
 from .model import VARIANTS, encode_all
@@ -31,8 +33,9 @@ LEVELS = {"image": ("image_noise", [0.0, 0.2, 0.4, 0.6, 0.8, 1.0]),
 TARGET_DROP = 0.2
 
 
-def robustness_file():
-    return paths.checkpoints("classify", "robustness.json")
+def robustness_file(model) -> Path:
+    """robustness.json next to the model's checkpoint (the built-in folder for a model without one)."""
+    return Path(getattr(model, "folder", None) or paths.checkpoints("classify")) / "robustness.json"
 
 
 def test_triples(n: int):
@@ -167,6 +170,9 @@ def dataset_view(net, kind: str, feats: dict, present, y, classes) -> dict:
 
 def robustness(model, limit: int | None = None) -> dict:
     """Everything above on N_ROBUST (or `limit`) triples; writes robustness.json next to the checkpoint."""
+    if model.classes != [str(d) for d in range(10)] or list(model.modalities) != list(digits.MODALITIES):
+        raise MMDemoError(f"{model.name} is not a digits model: the robustness protocol is defined on the digits "
+                          "test data (MNIST, FSDD, phrasings).")
     t0 = time.perf_counter()
     net = model.net.eval()
     img, texts, waves, rows, y = test_triples(min(limit or N_ROBUST, N_ROBUST))
@@ -185,32 +191,34 @@ def robustness(model, limit: int | None = None) -> dict:
               "curves_setting": "modality m at each level, the other two under the protocol's corruption",
               "dataset_view": {k: dataset_view(net, k, bad, bad_present, y, model.classes) for k in VARIANTS}}
     result["minutes"] = round((time.perf_counter() - t0) / 60, 2)
-    robustness_file().write_text(json.dumps(result, indent=1) + "\n")
+    robustness_file(model).write_text(json.dumps(result, indent=1) + "\n")
     save_reference(model)            # EMAP's reference batch, next to the checkpoint
-    update_card(result["weight_shift"], result["target_shift"])
+    update_card(robustness_file(model).parent, result["weight_shift"], result["target_shift"])
     return result
 
 
-def update_card(shift: dict, target: dict | None = None) -> None:
-    """Rewrite the built-in checkpoint's model card with the weight-shift table just measured."""
+def update_card(folder: Path, shift: dict, target: dict | None = None) -> None:
+    """Rewrite a digits checkpoint's model card with the weight-shift table just measured."""
     from ... import checkpoint
     from .train import digits_card
-    config = checkpoint.read_config(paths.checkpoints("classify"))
+    config = checkpoint.read_config(folder)
     if "training" in config and "metrics" in config:
-        paths.checkpoints("classify", "README.md").write_text(digits_card(config, shift, target))
+        (folder / "README.md").write_text(digits_card(config, shift, target))
 
 
 # ---------------------------------------------------------------- what the panel shows from the file
 
-def load_robustness() -> dict | None:
-    f = robustness_file()
-    return json.loads(f.read_text()) if f.is_file() else None
+def load_robustness(model_name: str) -> tuple[dict | None, str]:
+    """(robustness.json next to this model's checkpoint or None, the model's fusion variant)."""
+    from ...registry import load
+    model = load("classify", model_name)
+    f = robustness_file(model)
+    return (json.loads(f.read_text()) if f.is_file() else None), model.variant
 
 
 def weight_shift_warning(model_name: str) -> str:
     """A line for the fusion-weight view when this variant's weights failed the weight-shift check."""
-    r = load_robustness()
-    kind = model_name.rsplit("-", 1)[-1]
+    r, kind = load_robustness(model_name)
     if not r or kind not in r.get("weight_shift", {}):
         return ""
     bad = {m: v["weight_drop"] for m, v in r["weight_shift"][kind].items() if v["weight_drop"] < TARGET_DROP}
@@ -242,17 +250,18 @@ def severity(setting: str, value) -> float:
 
 def robustness_plot(e):
     """Accuracy vs corruption severity for this variant (one curve per modality), plus this input's
-    confidence at the severity of each control it uses."""
+    confidence (one input has no accuracy) at the severity of each control with a curve, or at 0 when clean.
+    Other controls (occlusion, blur, babble, masks, dropped or conflicting words) have no curve of their own."""
     import pandas as pd
-    r = load_robustness()
+    r, kind = load_robustness(e.model)
     rows = []
-    kind = e.model.rsplit("-", 1)[-1]
     for m, c in (r or {}).get("curves", {}).get(kind, {}).items():
         n = len(c["levels"])
         rows += [{"level": j / (n - 1), "accuracy": a, "curve": f"{m}: {c['setting']}"} for j, a in enumerate(c["accuracy"])]
-    for setting, value in e.settings.get("corruption", {}).items():
-        if any(setting == k for k, _ in LEVELS.values()):
-            rows.append({"level": severity(setting, value), "accuracy": e.confidence, "curve": f"× this input ({setting})"})
+    used = {k: v for k, v in e.settings.get("corruption", {}).items() if any(k == s for s, _ in LEVELS.values())}
+    for setting, value in (used or {"clean": None}).items():
+        rows.append({"level": severity(setting, value), "accuracy": e.confidence,
+                     "curve": f"× this input's confidence ({setting})"})
     return pd.DataFrame(rows or [{"level": 0.0, "accuracy": 0.0, "curve": "run evaluate --robustness"}])
 
 
@@ -260,7 +269,7 @@ def dataset_plots(model_name: str):
     """The confusion matrix, the mean Shapley share per class (correct vs wrong) and a summary of this
     variant on the protocol-corrupted triples, from robustness.json."""
     from ...ui.explain import dataset_frames
-    r = load_robustness()
-    view = (r or {}).get("dataset_view", {}).get(model_name.rsplit("-", 1)[-1])
+    r, kind = load_robustness(model_name)
+    view = (r or {}).get("dataset_view", {}).get(kind)
     return dataset_frames(view, "reliance_by_class", ("image", "text", "audio"), "protocol-corrupted test triples",
                           "Run evaluate --robustness.")
