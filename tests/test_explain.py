@@ -209,12 +209,16 @@ def test_dataset_frames_from_a_saved_view():
     view = {"metrics": ex.classification_metrics([0, 1, 1], [0, 1, 0], ["a", "b"]),
             "reliance_by_class": ex.reliance_by_group(np.array([[0.7, 0.3], [0.4, 0.6], [0.5, 0.5]]), ["x", "y"],
                                                       ["a", "b", "b"], [True, True, False])}
-    confusion, shares, summary = dataset_frames(view, "reliance_by_class", ["x", "y"], "items", "none saved")
-    assert confusion.iloc[1, 1:].tolist() == [1, 1] and set(shares["group"]) == {"a (correct)", "b (correct)", "b (wrong)"}
+    confusion, per_class, shares, summary = dataset_frames(view, "reliance_by_class", ["x", "y"], "items", "none saved")
+    assert confusion.axes[0].images[0].get_array().tolist() == [[1, 0], [1, 1]]          # rows = truth
+    assert set(shares["group"]) == {"a (correct)", "b (correct)", "b (wrong)"}
+    values = dict(zip(per_class["class"], per_class["value"]))
+    assert values == {"a P": 0.5, "a R": 1.0, "a F": 0.6667, "b P": 1.0, "b R": 0.5, "b F": 0.6667}
     assert "accuracy 0.6667" in summary
-    assert dataset_frames(None, "reliance_by_class", ["x", "y"], "items", "none saved")[2] == "none saved"
+    assert dataset_frames(None, "reliance_by_class", ["x", "y"], "items", "none saved")[3] == "none saved"
 
 
 def test_vqa_dataset_view_endpoint(client):
-    confusion, shares, summary = client.predict("easyvqa-gated", api_name="/vqa_dataset_view")
+    confusion, per_class, shares, summary = client.predict("easyvqa-gated", api_name="/vqa_dataset_view")
     assert "easy-VQA test questions" in summary and "accuracy" in summary
+    assert confusion is not None and {"precision", "recall", "f1"} <= {r[2] for r in per_class["data"]}

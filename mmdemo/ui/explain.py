@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 
 from .. import registry
@@ -163,29 +164,55 @@ def export_files(task: str, model_name: str | None, **inputs) -> list[str]:
 
 
 def dataset_frames(view: dict | None, groups_key: str, names, what: str, missing: str):
-    """A saved dataset view (evaluate's `metrics` + `reliance_by_<group>`) -> the confusion matrix (a table),
-    the mean Shapley share of each modality per group for correct and wrong answers (bar chart rows) and a
-    summary line. `what` says which items these are; `missing` is shown when nothing was saved yet."""
+    """A saved dataset view (evaluate's `metrics` + `reliance_by_<group>`) -> the confusion matrix (a figure),
+    precision / recall / F1 per class (bar chart rows), the mean Shapley share of each modality per group for
+    correct and wrong answers (bar chart rows) and a summary line. `what` says which items these are;
+    `missing` is shown when nothing was saved yet."""
     if not view:
-        return pd.DataFrame(), pd.DataFrame({"group": [], "share": [], "modality": []}), missing
+        return (None, pd.DataFrame({"class": [], "value": [], "metric": []}),
+                pd.DataFrame({"group": [], "share": [], "modality": []}), missing)
     m = view["metrics"]
-    confusion = pd.DataFrame(m["confusion"], columns=m["labels"])
-    confusion.insert(0, "truth \\ predicted", m["labels"])
+    per_class = [{"class": f"{c} {k[0].upper()}", "value": round(v[k], 4), "metric": k}
+                 for c, v in m["per_class"].items() if v["support"] for k in ("precision", "recall", "f1")]
     shares = [{"group": f"{g} ({kind})", "share": round(v[n], 4), "modality": n}
               for g, groups in view[groups_key].items() for kind, v in groups.items() if v["n"]
               for n in names if n in v]
     summary = (f"On {sum(sum(row) for row in m['confusion'])} {what}: accuracy {m['accuracy']:.4f}, "
                f"macro precision {m['precision_macro']:.4f}, recall {m['recall_macro']:.4f}, F1 {m['f1_macro']:.4f} "
-               "(scikit-learn). Bars: mean Shapley share of each modality per group, correct and wrong answers.")
-    return confusion, pd.DataFrame(shares), summary
+               "(scikit-learn). Bars: precision (P), recall (R) and F1 (F) of each class that occurs; the mean "
+               "Shapley share of each modality per group, correct and wrong answers.")
+    return confusion_figure(m["confusion"], m["labels"]), pd.DataFrame(per_class), pd.DataFrame(shares), summary
+
+
+def confusion_figure(confusion, labels):
+    """The confusion matrix (rows = truth) as a heatmap with its counts (matplotlib, no pyplot state)."""
+    from matplotlib.figure import Figure
+    counts = np.asarray(confusion)
+    side = 2.2 + 0.32 * len(labels)
+    fig = Figure(figsize=(side + 0.8, side))
+    ax = fig.add_subplot()
+    ax.imshow(counts, cmap="Blues")
+    ax.set(xticks=range(len(labels)), yticks=range(len(labels)), xlabel="predicted", ylabel="truth",
+           title="Confusion matrix (scikit-learn)")
+    ax.set_xticklabels(labels, rotation=90)
+    ax.set_yticklabels(labels)
+    for (i, j), n in np.ndenumerate(counts):
+        if n:
+            ax.text(j, i, str(n), ha="center", va="center", fontsize=7,
+                    color="white" if n > counts.max() / 2 else "black")
+    fig.tight_layout()
+    return fig
 
 
 def dataset_view_outputs(title: str, bars_label: str):
-    """The dataset view's components in a closed accordion: summary, share bars, confusion matrix and the
-    button -> (button, [confusion, shares, summary])."""
+    """The dataset view's components in a closed accordion: summary, confusion matrix, per-class metrics,
+    share bars and the button -> (button, [confusion, per_class, shares, summary])."""
     with gr.Accordion(title, open=False):
         summary = gr.Markdown()
+        with gr.Row():
+            confusion = gr.Plot(label="Confusion matrix (rows = truth)")
+            per_class = gr.BarPlot(x="class", y="value", color="metric", sort=None, height=300,
+                                   label="Precision (P), recall (R), F1 (F) per class")
         shares = gr.BarPlot(x="group", y="share", color="modality", height=260, label=bars_label)
-        confusion = gr.Dataframe(label="Confusion matrix (rows = truth)", interactive=False)
         show = gr.Button("Show for the selected model")
-    return show, [confusion, shares, summary]
+    return show, [confusion, per_class, shares, summary]
