@@ -25,9 +25,20 @@ import numpy as np
 import torch
 from PIL import Image
 
+from .errors import MMDemoError
 from .inputs import resample
 
 METHODS = ("weights", "shapley", "ablation", "interaction", "emap", "faithfulness")
+
+
+def checked_methods(methods) -> tuple[str, ...]:
+    """`methods` as a tuple; MMDemoError naming any that is not one of METHODS."""
+    methods = (methods,) if isinstance(methods, str) else tuple(methods)
+    unknown = [m for m in methods if m not in METHODS]
+    if unknown:
+        raise MMDemoError(f"Unknown explanation method(s) {', '.join(map(repr, unknown))}; "
+                          f"choose from {', '.join(METHODS)}.")
+    return methods
 KEYBOARD = "abcdefghijklmnopqrstuvwxyz"
 
 
@@ -54,7 +65,6 @@ class Corruption:
         names = {f.name for f in fields(cls)}
         unknown = set(d or {}) - names
         if unknown:
-            from .errors import MMDemoError
             raise MMDemoError(f"Unknown corruption setting(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(names))}.")
         return cls(**(d or {}))
 
@@ -123,7 +133,6 @@ def babble_sources(n: int = 40) -> tuple[tuple[np.ndarray, ...], str]:
     import soundfile as sf
 
     from . import paths
-    from .errors import MMDemoError
     from .inputs import load_audio
     try:
         files = sorted(paths.dataset("fsdd").glob("recordings/*_[0-4].wav"))[:n]

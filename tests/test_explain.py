@@ -8,6 +8,7 @@ import pytest
 
 from mmdemo import explain as ex
 from mmdemo import paths
+from mmdemo.errors import MMDemoError
 
 EXAMPLES = paths.examples("classify")
 
@@ -69,8 +70,11 @@ def test_corruptions_are_seeded_and_change_the_input():
     text = ex.corrupt_text("the number seven", ex.Corruption(text_drop=1.0, text_conflict="three"),
                            np.random.default_rng(0))
     assert text == "three"
-    with pytest.raises(Exception, match="Unknown corruption"):
+    with pytest.raises(MMDemoError, match="Unknown corruption"):
         ex.Corruption.from_dict({"image_nois": 1})
+    with pytest.raises(MMDemoError, match="Unknown explanation method.*'shap'"):
+        ex.checked_methods(["weights", "shap"])
+    assert ex.checked_methods("shapley") == ("shapley",)
 
 
 def test_agreement_line_says_where_views_disagree():

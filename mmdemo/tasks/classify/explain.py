@@ -245,6 +245,7 @@ def audio_parts(wave: np.ndarray, frame_weights: np.ndarray, encoder):
 def explain(model, image=None, text=None, audio=None, corruption=None, methods=ex.METHODS) -> ex.Explanation:
     """Everything in `methods` (mmdemo.explain.METHODS) for one request, on the corrupted inputs."""
     t0 = time.perf_counter()
+    methods = ex.checked_methods(methods)
     c = ex.Corruption.from_dict(corruption)
     clean = model.preprocess(image, text, audio)
     got = corrupt(clean, c)

@@ -111,6 +111,7 @@ def faithfulness(model, x, question, q, words, word_w, image_w, label, rng) -> d
 def explain(model, image, text, corruption=None, methods=ex.METHODS) -> ex.Explanation:
     """Everything in `methods` for one question, on the corrupted inputs."""
     t0 = time.perf_counter()
+    methods = ex.checked_methods(methods)
     c = ex.Corruption.from_dict(corruption)
     x, question, clean = prepare(model, image, text, c)
     rng = np.random.default_rng(c.seed)
