@@ -350,6 +350,7 @@ class Explanation:
     agreement: str = ""
     scores: dict[str, float] = field(default_factory=dict)
     corrupted_text: str | None = None
+    maps: dict = field(default_factory=dict)        # each heatmap as the model computed it: name -> weights
     notes: dict[str, str] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)    # corruption, methods, seed
     input_hash: str = ""

@@ -104,6 +104,8 @@ def test_classify_explain_efficiency_and_export(classifier, tmp_path):
     data = json.loads(e.to_json())
     assert data["settings"]["corruption"]["image_noise"] == 0.4 and len(data["input_hash"]) == 16
     assert len(data["checkpoint_hash"]) == 16 and "inputs" not in data
+    assert np.array(data["maps"]["image"]).shape == (7, 7) and len(data["maps"]["audio"]) > 10   # every map's numbers
+    assert "".join(data["maps"]["text"]["words"]) == e.corrupted_text.replace(" ", "")
     again = classifier.explain(image=str(EXAMPLES / "drawn_7.png"), text="seven", audio=str(EXAMPLES / "seven_jackson.wav"),
                                corruption={"image_noise": 0.4, "text_typos": 1.0, "seed": 2}, methods=("shapley",))
     assert again.shapley == e.shapley and again.corrupted_text == e.corrupted_text != "seven"   # seeded
@@ -142,7 +144,9 @@ def test_vqa_explain_efficiency_and_maps(vqa_model, example_image):
     f_all, f_none = e.subset_values["image evidence+question evidence"], e.subset_values["none"]
     assert abs(sum(e.shapley.values()) - (f_all - f_none)) < 1e-5                # efficiency
     assert set(e.faithfulness) == {"image", "words"} and e.emap["n_product"] == 256
-    assert abs(sum(e.fusion_weights.values()) - 1) < 1e-5 and json.loads(e.to_json())["task"] == "vqa"
+    data = json.loads(e.to_json())
+    assert abs(sum(e.fusion_weights.values()) - 1) < 1e-5 and data["task"] == "vqa"
+    assert np.array(data["maps"]["image"]).shape == (8, 8) and data["maps"]["words"]["words"][:2] == ["what", "color"]
 
 
 def test_explain_endpoints_return_the_object(client, example_image):

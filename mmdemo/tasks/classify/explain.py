@@ -255,8 +255,18 @@ def explain(model, image=None, text=None, audio=None, corruption=None, methods=e
     result.settings = {"corruption": c.active(), "methods": list(methods), "seed": c.seed,
                        "n_reference": N_REFERENCE, "variant": model.variant}
     result.inputs = {**got, "mel": mel.get("audio"), "attention": attention}
+    result.maps = exported_maps(got, attention)
     result.latency_ms = (time.perf_counter() - t0) * 1000
     return result
+
+
+def exported_maps(got: dict, attention: dict) -> dict:
+    """The encoders' attention as the panel shows it: image cells, words (characters summed), audio frames."""
+    maps = {m: attention[m] for m in ("image", "audio") if m in attention}
+    if "text" in attention:
+        words, weights = word_weights(got["text"], attention["text"])
+        maps["text"] = {"words": words, "weights": weights}
+    return maps
 
 
 def explain_features(model, got, feats, present, attention, methods, seed: int = 0) -> ex.Explanation:

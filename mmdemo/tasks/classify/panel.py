@@ -9,7 +9,6 @@ import numpy as np
 import pandas as pd
 
 from ... import paths
-from ...nn.text import word_weights
 from ...registry import load
 from ...ui import explain as ui
 from ...ui.components import drawn_image, fusion_chart, model_dropdown, note, picture, predict
@@ -61,7 +60,7 @@ def run_explain(sketch, image, text, audio, model_name, *controls):
     shown_image = overlay(seen["image"][0], seen["attention"]["image"]) if "image" in seen else None
     cam = e.faithfulness.get(CAM)
     shown_cam = overlay(seen["image"][0], np.reshape(cam["weights"], seen["attention"]["image"].shape)) if cam else None
-    words = token_highlights(*word_weights(seen["text"], seen["attention"]["text"])) if "text" in seen else None
+    words = token_highlights(e.maps["text"]["words"], e.maps["text"]["weights"]) if "text" in e.maps else None
     shown_audio = (16000, seen["audio"]) if "audio" in seen else None
     frames = mel_picture(seen["mel"], seen["attention"]["audio"]) if "audio" in seen else None
     variants = variants_frame(compare_variants(load(TASK, model_name), **inputs))

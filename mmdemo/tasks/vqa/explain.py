@@ -132,6 +132,7 @@ def explain(model, image, text, corruption=None, methods=ex.METHODS) -> ex.Expla
     e.notes = notes()
     e.settings = {"corruption": c.active(), "methods": list(methods), "seed": c.seed, "n_reference": N_REFERENCE}
     e.inputs = {"image": x.numpy(), "text": question, "attention": {"image": image_map, "text": word_w}, "words": words}
+    e.maps = {"image": image_map, "words": {"words": words, "weights": word_w}}
     e.latency_ms = (time.perf_counter() - t0) * 1000
     return e
 
