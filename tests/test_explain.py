@@ -228,5 +228,5 @@ def test_dataset_frames_from_a_saved_view():
 
 def test_vqa_dataset_view_endpoint(client):
     confusion, per_class, shares, summary = client.predict("easyvqa-gated", api_name="/vqa_dataset_view")
-    assert "easy-VQA test questions" in summary and "accuracy" in summary
+    assert "questions (easy-vqa test)" in summary and "accuracy" in summary
     assert confusion is not None and {"precision", "recall", "f1"} <= {r[2] for r in per_class["data"]}

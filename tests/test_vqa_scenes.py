@@ -196,8 +196,38 @@ def test_concurrent_requests_share_a_forward_pass(scene_model):
     for q, got in zip(questions, batch):
         alone = scene_model.predict(image=TWO_HOP, text=q)
         assert got.output == alone.output and got.attention.keys() == alone.attention.keys()
+        assert got.fusion_weights == pytest.approx(alone.fusion_weights, abs=1e-5)     # each request its own gate
         for key in alone.attention:
             assert np.allclose(got.attention[key], alone.attention[key], atol=1e-5)
+
+
+def test_explain_tests_every_hops_maps(scene_model):
+    """The explanation tools of the VQA tab run on the scene model too: exact Shapley values of its two evidence
+    branches, EMAP over unseen test scenes, deletion / insertion of each hop's region map and word weights."""
+    e = scene_model.explain(image=TWO_HOP, text="what colour is the digit left of the triangle?",
+                            corruption={"image_noise": 0.1, "seed": 1})
+    assert e.prediction == "brown" and e.modalities == ["image evidence", "question evidence"]
+    f_all, f_none = e.subset_values["image evidence+question evidence"], e.subset_values["none"]
+    assert abs(sum(e.shapley.values()) - (f_all - f_none)) < 1e-5                  # efficiency
+    assert f_all == pytest.approx(e.confidence, abs=1e-6)
+    hops = len(scene_model.net.hops)
+    assert set(e.faithfulness) == {f"{kind} (hop {k})" for kind in ("image", "words") for k in range(1, hops + 1)}
+    assert e.faithfulness[f"image (hop {hops})"]["n_parts"] == 144 and e.maps["image (hop 1)"].shape == (12, 12)
+    assert e.emap["n_reference"] == 16 and "unseen test scene" in e.notes["emap"] and "12x12" in e.notes["faithfulness"]
+    assert e.fusion_weights == pytest.approx(dict(zip(e.modalities, scene_model.predict(
+        image=TWO_HOP, text="what colour is the digit left of the triangle?").fusion_weights.values())), abs=0.05)
+
+
+def test_explain_and_dataset_view_endpoints(client):
+    from gradio_client import handle_file
+    out = client.predict(handle_file(TWO_HOP), "what colour is the digit left of the triangle?", "scenes-multihop",
+                         0.0, 0.0, 0.0, 0.0, 0.0, "", 0, api_name="/explain_vqa")
+    data = out[-1]
+    assert data["model"] == "scenes-multihop" and data["prediction"] == "brown" and "image (hop 2)" in data["faithfulness"]
+    confusion, per_class, shares, summary = client.predict("scenes-multihop", api_name="/vqa_dataset_view")
+    assert "unseen test scenes" in summary and confusion is not None
+    groups = {r[0] for r in shares["data"]}
+    assert {"relation (correct)", "relation (wrong)", "prior (correct)"} <= groups          # per question family
 
 
 def test_panel_shows_every_hop(client):

@@ -188,7 +188,7 @@ def confusion_figure(confusion, labels):
     """The confusion matrix (rows = truth) as a heatmap with its counts (matplotlib, no pyplot state)."""
     from matplotlib.figure import Figure
     counts = np.asarray(confusion)
-    side = 2.2 + 0.32 * len(labels)
+    side = min(2.2 + 0.32 * len(labels), 9.0)
     fig = Figure(figsize=(side + 0.8, side))
     ax = fig.add_subplot()
     ax.imshow(counts, cmap="Blues")
@@ -198,7 +198,7 @@ def confusion_figure(confusion, labels):
     ax.set_yticklabels(labels)
     for (i, j), n in np.ndenumerate(counts):
         if n:
-            ax.text(j, i, str(n), ha="center", va="center", fontsize=7,
+            ax.text(j, i, str(n), ha="center", va="center", fontsize=7 if len(labels) <= 20 else 4,
                     color="white" if n > counts.max() / 2 else "black")
     fig.tight_layout()
     return fig

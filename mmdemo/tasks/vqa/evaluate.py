@@ -4,8 +4,8 @@ scenes-multihop on questions over unseen composed scenes (scene_evaluate.py); --
     python -m mmdemo.evaluate vqa [--model NAME] [--limit N] [--json] [--save-dataset-view]
     python -m mmdemo.evaluate vqa --both
 
---save-dataset-view writes easyvqa-gated's dataset view (metrics, reliance per question type) to
-dataset_view.json next to the checkpoint, where the VQA panel reads it.
+--save-dataset-view writes the model's dataset view (metrics, reliance per question type; for scenes-multihop
+per question family) to dataset_view.json next to the checkpoint, where the VQA panel reads it.
 """
 from __future__ import annotations
 
@@ -68,9 +68,10 @@ def dataset_view_file(model):
 def write_dataset_view(model, result: dict) -> None:
     """The dataset-view keys of evaluate()'s result, next to the checkpoint (what the panel shows)."""
     import json
-    keep = {k: result[k] for k in ("model", "split", "n", "accuracy", *DATASET_VIEW_KEYS)}
-    keep["paraphrases_n"] = result["paraphrases"]["n"]
-    keep["command"] = "python -m mmdemo.evaluate vqa --save-dataset-view"
+    keep = {k: result[k] for k in ("model", "split", "n", "accuracy", *DATASET_VIEW_KEYS) if k in result}
+    if "paraphrases" in result:
+        keep["paraphrases_n"] = result["paraphrases"]["n"]
+    keep["command"] = f"python -m mmdemo.evaluate vqa --model {model.name} --save-dataset-view"
     dataset_view_file(model).write_text(json.dumps(keep, indent=1) + "\n")
 
 
@@ -83,8 +84,9 @@ def evaluate(model, limit: int | None = None, both: bool = False, save_dataset_v
     from .scene_model import SceneVQAModel
     if isinstance(model, SceneVQAModel):
         from .scene_evaluate import evaluate as evaluate_scenes
-        return evaluate_scenes(model, limit)
-    result = evaluate_split(model, limit)
+        result = evaluate_scenes(model, limit)
+    else:
+        result = evaluate_split(model, limit)
     if save_dataset_view:
         write_dataset_view(model, result)
     return result

@@ -1,12 +1,15 @@
-"""Explaining one VQA answer with mmdemo/explain.py's methods.
+"""Explaining one VQA answer with mmdemo/explain.py's methods (easy-VQA and the scene model alike).
 
     e = mmdemo.load("vqa").explain(image=..., text="what color is the shape?", corruption={"image_blur": 2})
 
-The two players of the Shapley game are the model's two evidence branches: image evidence (attended
-region x question) and question evidence (the question alone). A subset = the gate restricted to those
-branches (its softmax over the given ones; one branch alone = the answer head reading that evidence,
-which training asks to answer on its own); no branch = 1 / number of answers. EMAP recombines the raw
-inputs instead: this image with other questions, this question with other images (easy-VQA test pairs).
+The two players of the Shapley game are the model's two evidence branches: image evidence (what the
+question-guided attention found; for the scene model, the memory after its hops) and question evidence (the
+question alone). A subset = the gate restricted to those branches (its softmax over the given ones; one
+branch alone = the answer head reading that evidence, which training asks to answer on its own); no branch =
+1 / number of answers. EMAP recombines the raw inputs instead: this image with other questions, this question
+with other images (the model's own test pairs, model.reference_pairs). Every map the model's Prediction
+names in model.explained_maps (easy-VQA: its one region map and word weights; scenes: each hop's) gets
+deletion / insertion curves. Everything runs through model.forward, the same pass as predict.
 """
 from __future__ import annotations
 
@@ -19,14 +22,14 @@ import torch
 from ... import explain as ex
 from ...errors import MMDemoError
 from ...inputs import load_text
-from ...nn.text import merge_word_pieces
+from .model import to_tensor
 
 PLAYERS = ["image evidence", "question evidence"]
 N_REFERENCE = 16       # EMAP: 16 x 16 = 256 recombined pairs for E[f], exact over the product
 
 
 def prepare(model, image, text, c: ex.Corruption) -> tuple[torch.Tensor, str, dict]:
-    """Decoded, corrupted inputs: image (3, 64, 64) float 0..1, the question; and the clean ones (for the hash)."""
+    """Decoded, corrupted inputs: image (3, S, S) float 0..1, the question; and the clean ones (for the hash)."""
     clean = {"image": model.prepare_image(image).transpose(2, 0, 1).astype(np.float32) / 255.0,
              "text": load_text(text, "question")}
     x = ex.corrupt_image(clean["image"], c, np.random.default_rng([c.seed, 0]))
@@ -34,16 +37,6 @@ def prepare(model, image, text, c: ex.Corruption) -> tuple[torch.Tensor, str, di
     if not question.strip():
         raise MMDemoError("The corruption removed the whole question; lower the dropped-word rate.")
     return torch.from_numpy(x), question, clean
-
-
-@torch.no_grad()
-def encode(model, images: torch.Tensor, questions: list[str]):
-    """-> projected regions (N, 64, dim), grid, question vectors (B, dim), word-piece weights, pieces, mask."""
-    net = model.net
-    regions, grid = net.image(images)
-    states, mask, pieces = model.text.encode(questions)
-    q, text_w = net.text_pool(net.text_proj(states), mask)
-    return net.image_proj(regions), grid, q, text_w, pieces, mask
 
 
 @torch.no_grad()
@@ -64,48 +57,37 @@ def batch_shapley(net, evidence, label, n_answers: int) -> np.ndarray:
     return ex.shapley(values, 2)
 
 
-@lru_cache(maxsize=2)
-def reference(model):
-    """EMAP's reference batch: N_REFERENCE easy-VQA test (image, question) pairs, encoded once."""
-    from ...datasets.easyvqa import load_split
-    test = load_split("test")
-    rows = np.random.default_rng(7).choice(len(test.questions), N_REFERENCE, replace=False)
-    images = torch.from_numpy(test.images[test.image_index[rows]]).permute(0, 3, 1, 2).float() / 255.0
-    regions, _, q, *_ = encode(model, images, [test.questions[i] for i in rows])
-    return regions, q
+@lru_cache(maxsize=4)
+def reference(model) -> tuple[torch.Tensor, tuple[str, ...]]:
+    """EMAP's reference batch: N_REFERENCE test (image, question) pairs of the model's own data."""
+    images, questions = model.reference_pairs(N_REFERENCE)
+    return to_tensor(images), tuple(questions)
 
 
-def emap_view(model, regions, q, label, rng) -> dict:
-    ref_regions, ref_q = reference(model)
-    pool_r, pool_q = torch.cat([regions, ref_regions]), torch.cat([q, ref_q])
+def emap_view(model, x, question, label, rng) -> dict:
+    """EMAP over this (image, question) and the reference pairs: every image with every question."""
+    ref_images, ref_questions = reference(model)
+    images, questions = torch.cat([x[None], ref_images]), [question, *ref_questions]
 
     def score(rows):
-        with torch.no_grad():
-            logits = model.net.answer(pool_r, pool_q[torch.as_tensor(rows[:, 1])], torch.as_tensor(rows[:, 0]))[0]
-        return logits.softmax(-1)[:, label].double().numpy()
+        out = model.forward(images, [questions[j] for j in rows[:, 1]], rows[:, 0])
+        return out["probs"][:, label].double().numpy()
     return ex.emap(score, 2, N_REFERENCE, rng)
 
 
-def faithfulness(model, x, question, q, words, word_w, image_w, label, rng) -> dict:
-    """Deletion / insertion of image regions (8x8 cells -> the background colour) and of words (left out)."""
-    net, grid = model.net, image_w.shape
+def faithfulness(model, x, question, words, maps: dict, label, rng) -> dict:
+    """Deletion / insertion of each map's parts: image cells (-> the background colour), words (left out)."""
     bg = torch.as_tensor(ex.background(x.numpy()))
 
-    def image_score(keep):
+    def image_score(keep, grid):
         mask = torch.nn.functional.interpolate(torch.as_tensor(keep).view(-1, 1, *grid).float(), size=x.shape[1:])
-        with torch.no_grad():
-            regions, _ = net.image(x * mask + bg * (1 - mask))
-            return net.answer(net.image_proj(regions), q.expand(len(keep), -1))[0].softmax(-1)[:, label].double().numpy()
+        return model.forward(x * mask + bg * (1 - mask), [question] * len(keep))["probs"][:, label].double().numpy()
 
     def word_score(keep):
         texts = [" ".join(w for w, k in zip(words, row) if k) for row in keep]
-        unique, inverse = np.unique(np.asarray(texts, dtype=object), return_inverse=True)
-        regions, _, qs, *_ = encode(model, x[None], list(unique))
-        with torch.no_grad():
-            logits = net.answer(regions, qs[torch.as_tensor(inverse)], torch.zeros(len(texts), dtype=torch.long))[0]
-        return logits.softmax(-1)[:, label].double().numpy()
-    return {"image": ex.deletion_insertion(image_score, image_w.ravel(), rng),
-            "words": ex.deletion_insertion(word_score, word_w, rng)}
+        return model.forward(x[None], texts, np.zeros(len(texts), np.int64))["probs"][:, label].double().numpy()
+    return {name: ex.deletion_insertion(lambda keep, g=w.shape: image_score(keep, g), w.ravel(), rng) if w.ndim == 2
+            else ex.deletion_insertion(word_score, w, rng) for name, w in maps.items()}
 
 
 def explain(model, image, text, corruption=None, methods=ex.METHODS) -> ex.Explanation:
@@ -115,36 +97,36 @@ def explain(model, image, text, corruption=None, methods=ex.METHODS) -> ex.Expla
     c = ex.Corruption.from_dict(corruption)
     x, question, clean = prepare(model, image, text, c)
     rng = np.random.default_rng(c.seed)
-    regions, grid, q, text_w, pieces, mask = encode(model, x[None], [question])
-    with torch.no_grad():
-        logits, fusion_w, image_w, evidence = model.net.answer(regions, q)
-    probs = logits.softmax(-1)[0]
-    label = int(probs.argmax())
-    words, word_w = merge_word_pieces(pieces[0], text_w[0][mask[0]].numpy())
-    v = ex.reliance_views(subset_probs(model.net, evidence, [label])[0], PLAYERS, 1.0 / len(model.answers))
-    e = ex.Explanation(task="vqa", model=model.name, prediction=model.answers[label], confidence=float(probs[label]),
-                       modalities=PLAYERS, scores={a: float(p) for a, p in zip(model.answers, probs)},
-                       corrupted_text=question, checkpoint_hash=model.checkpoint_hash(), input_hash=ex.input_hash(clean))
-    image_map = image_w[0].view(*grid).numpy()
-    ex.fill_views(e, methods, {p: float(w) for p, w in zip(PLAYERS, fusion_w[0])}, v,
-                  lambda: emap_view(model, regions, q, label, rng),
-                  lambda: faithfulness(model, x, question, q, words, word_w, image_map, label, rng))
-    e.notes = notes()
+    out = model.forward(x[None], [question])
+    pred = model.prediction(out, 0, len(model.answers))
+    label = int(out["probs"][0].argmax())
+    v = ex.reliance_views(subset_probs(model.net, out["evidence"], [label])[0], PLAYERS, 1.0 / len(model.answers))
+    e = ex.Explanation(task="vqa", model=model.name, prediction=pred.output, confidence=float(out["probs"][0, label]),
+                       modalities=PLAYERS, scores=pred.scores, corrupted_text=question,
+                       checkpoint_hash=model.checkpoint_hash(), input_hash=ex.input_hash(clean))
+    words, maps = pred.tokens["text"], {name: pred.attention[key] for name, key in model.explained_maps.items()}
+    ex.fill_views(e, methods, dict(zip(PLAYERS, pred.fusion_weights.values())), v,
+                  lambda: emap_view(model, x, question, label, rng),
+                  lambda: faithfulness(model, x, question, words, maps, label, rng))
+    e.notes = notes(model, maps)
     e.settings = {"corruption": c.active(), "methods": list(methods), "seed": c.seed, "n_reference": N_REFERENCE}
-    e.inputs = {"image": x.numpy(), "text": question, "attention": {"image": image_map, "text": word_w}, "words": words}
-    e.maps = {"image": image_map, "words": {"words": words, "weights": word_w}}
+    e.inputs = {"image": x.numpy(), "text": question, "attention": pred.attention, "words": words}
+    e.maps = {name: {"words": words, "weights": w} if w.ndim == 1 else w for name, w in maps.items()}
     e.latency_ms = (time.perf_counter() - t0) * 1000
     return e
 
 
-def notes() -> dict:
+def notes(model, maps: dict) -> dict:
     how = ("the gate restricted to the given evidence branches: its softmax over them; one branch alone is the "
            "answer head reading that evidence, which training also asks to answer alone")
+    h, w = next(m.shape for m in maps.values() if m.ndim == 2)
+    side = model.image_size
     return {"fusion": "Gate: a small network weighs the image evidence and the question evidence (softmax, per request).",
             "shapley": ex.NOTES["shapley"].format(how=how).replace("modalities", "evidence branches"),
             "ablation": ex.NOTES["ablation"], "interaction": ex.NOTES["interaction"],
-            "emap": ex.NOTES["emap"].format(n=f"{N_REFERENCE} easy-VQA test") +
+            "emap": ex.NOTES["emap"].format(n=f"{N_REFERENCE} {model.reference_name}") +
             " Here the two 'modalities' are the raw inputs: this image with other questions, this question with other images.",
-            "faithfulness": ex.NOTES["faithfulness"].format(r=3) + " Parts: image = the 8x8 attention cells (deleted = "
-            "the background colour), words (deleted = left out of the question).",
-            "corruption": "Corruptions are applied on the server to the decoded 64x64 image and the question, seeded."}
+            "faithfulness": ex.NOTES["faithfulness"].format(r=3) + f" Parts: image = the {h}x{w} attention cells "
+            "(deleted = the background colour), words (deleted = left out of the question)."
+            + (" Each hop's map is tested on its own." if len(maps) > 2 else ""),
+            "corruption": f"Corruptions are applied on the server to the decoded {side}x{side} image and the question, seeded."}

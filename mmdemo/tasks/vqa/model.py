@@ -108,15 +108,30 @@ class VQAModel:
 
     @torch.no_grad()
     def run(self, images: np.ndarray, questions: list[str] | None, image_index=None, encoded=None) -> dict:
-        """Batched forward pass on prepared inputs; returns the net's tensors plus word pieces.
-        Each distinct question goes through MiniLM once; encoded = (states, mask, pieces) if the
-        questions are already encoded (e.g. cached float16 states)."""
+        """Batched forward pass on prepared inputs (N x S x S x 3 uint8); see forward."""
+        return self.forward(to_tensor(images), questions, image_index, encoded)
+
+    @torch.no_grad()
+    def forward(self, images: torch.Tensor, questions: list[str] | None, image_index=None, encoded=None) -> dict:
+        """Images (N, 3, S, S) in 0..1 -> the net's tensors plus word pieces and probabilities. Each distinct
+        question goes through MiniLM once; encoded = (states, mask, pieces) if the questions are already
+        encoded (e.g. cached float16 states)."""
         states, mask, pieces = encoded or minilm_states(self.text, questions)
-        out = self.net(to_tensor(images), states.float(), mask,
-                       None if image_index is None else torch.as_tensor(image_index))
+        out = self.net(images, states.float(), mask, None if image_index is None else torch.as_tensor(image_index))
         out["probs"] = out["logits"].softmax(-1)
         out["pieces"], out["mask"] = pieces, mask
         return out
+
+    # what explain() tests and exports: faithfulness map name -> its key in Prediction.attention
+    explained_maps = {"image": "image", "words": "text"}
+    reference_name = "easy-VQA test"
+
+    def reference_pairs(self, n: int, seed: int = 7) -> tuple[np.ndarray, list[str]]:
+        """EMAP's reference batch: n (image, question) pairs of the test data (images N x S x S x 3 uint8)."""
+        from ...datasets.easyvqa import load_split
+        test = load_split("test")
+        rows = np.random.default_rng(seed).choice(len(test.questions), n, replace=False)
+        return test.images[test.image_index[rows]], [test.questions[i] for i in rows]
 
     def predict(self, image=None, text=None, audio=None, top_k: int = 5) -> Prediction:
         out = self.predict_batch([dict(image=image, text=text, top_k=top_k)])[0]

@@ -86,18 +86,20 @@ def export_vqa(image, question, model_name, *controls):
 
 
 def dataset_plots(model_name):
-    """/vqa_dataset_view: confusion matrix, mean Shapley share per question type (correct vs wrong) and a
-    summary, from dataset_view.json next to the checkpoint (evaluate vqa --save-dataset-view)."""
+    """/vqa_dataset_view: confusion matrix, per-answer metrics, mean Shapley share per question type (correct vs
+    wrong) and a summary, from dataset_view.json next to the checkpoint (evaluate vqa --save-dataset-view)."""
     from .evaluate import dataset_view_file
     from .explain import PLAYERS
     f = dataset_view_file(registry.load(TASK, model_name))
     view = json.loads(f.read_text()) if f is not None and f.is_file() else None
-    if view:   # the test split has hardly any wrong answers; the held-out paraphrases have some: both groups
-        view["groups"] = {**view["reliance_by_question_type"], **{
-            f"paraphrased {t}": v for t, v in view["paraphrases_reliance_by_question_type"].items()}}
-    return ui.dataset_frames(view, "groups", PLAYERS, "easy-VQA test questions (metrics; bars also on "
-                             f"{view['paraphrases_n'] if view else 0} held-out paraphrases)",
-                             "Run python -m mmdemo.evaluate vqa --save-dataset-view.")
+    what = f"questions ({view['split']})" if view else ""
+    if view and "paraphrases_reliance_by_question_type" in view:
+        # easy-VQA's test split has hardly any wrong answers; its held-out paraphrases have some: both groups
+        paraphrased = {f"paraphrased {t}": v for t, v in view["paraphrases_reliance_by_question_type"].items()}
+        view["reliance_by_question_type"] = {**view["reliance_by_question_type"], **paraphrased}
+        what += f" (bars also on {view['paraphrases_n']} held-out paraphrases)"
+    return ui.dataset_frames(view, "reliance_by_question_type", PLAYERS, what,
+                             f"Run python -m mmdemo.evaluate vqa --model {model_name} --save-dataset-view.")
 
 
 def build_explain(image, text, model) -> None:

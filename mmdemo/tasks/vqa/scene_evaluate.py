@@ -1,7 +1,7 @@
 """Measure the scene VQA model: unseen test scenes (test pieces) per family, held-out templates,
 held-out colour-noun pairs, grounding of the last hop, the gate on image vs prior questions, latency.
 
-    python -m mmdemo.evaluate vqa --model scenes-multihop [--limit N] [--json]
+    python -m mmdemo.evaluate vqa --model scenes-multihop [--limit N] [--json] [--save-dataset-view]
 """
 from __future__ import annotations
 
@@ -14,10 +14,12 @@ N_TEST, N_HELDOUT = 2000, 1000       # scenes.build("test"/"heldout", n, seed=1)
 
 
 def answer_all(model, data: dict, questions, batch_images: int = 64) -> dict:
-    """Answers, last-hop maps and gate weights for [(scene row, Question)], batched by scene."""
+    """Answers, last-hop maps, gate weights and the exact Shapley values of the two evidence branches
+    (tasks/vqa/explain.py) for [(scene row, Question)], batched by scene."""
+    from .explain import batch_shapley
     from .scene_train import question_table
     d = question_table(data, questions, len(model.net.hops))
-    pred, peaks, image_w = [], [], []
+    pred, peaks, image_w, phi = [], [], [], []
     rows = d["rows"]
     for s in range(0, len(rows), batch_images * 4):
         sel = np.arange(s, min(s + batch_images * 4, len(rows)))
@@ -27,8 +29,10 @@ def answer_all(model, data: dict, questions, batch_images: int = 64) -> dict:
         pred.append(out["probs"].argmax(-1))
         peaks.append(out["region_maps"][:, -1].argmax(-1))
         image_w.append(out["fusion_weights"][:, 0])
+        phi.append(batch_shapley(model.net, out["evidence"], pred[-1], len(model.answers)))
     return {"pred": torch.cat(pred).numpy(), "y": d["y"].numpy(), "peak": torch.cat(peaks).numpy(),
-            "image_weight": torch.cat(image_w).numpy(), "questions": d["questions"], "rows": rows}
+            "image_weight": torch.cat(image_w).numpy(), "shapley": np.concatenate(phi), "questions": d["questions"],
+            "rows": rows}
 
 
 def accuracy_by(correct: np.ndarray, groups: list[str]) -> dict[str, float]:
@@ -64,6 +68,7 @@ def latency_ms(model, data: dict, n: int = 30) -> float:
 
 def evaluate(model, limit: int | None = None) -> dict:
     from ...datasets.scenes import build
+    from .evaluate import dataset_view
     from .scene_questions import questions_for
     test, heldout = build("test", N_TEST, 1), build("heldout", N_HELDOUT, 1)
     n_test = min(limit or N_TEST, N_TEST)
@@ -80,6 +85,8 @@ def evaluate(model, limit: int | None = None) -> dict:
     rh = answer_all(model, heldout, held[:3 * N_HELDOUT])
     image_needed = np.array([f != "prior" for f in families])
     ground, n_ground = grounding(test, r)
+    answer = np.asarray(model.answers)
+    view = dataset_view(model, answer[r["pred"]].tolist(), answer[r["y"]].tolist(), families, r["shapley"])
     return {
         "task": "vqa", "model": model.name, "split": f"{n_test} unseen test scenes (test pieces)",
         "n": len(correct), "accuracy": round(float(correct.mean()), 4),
@@ -93,7 +100,7 @@ def evaluate(model, limit: int | None = None) -> dict:
         "grounding": {"last_hop_peak_in_box": round(ground, 4), "n": n_ground},
         "gate": {"image_weight_needs_image": round(float(r["image_weight"][image_needed].mean()), 4),
                  "image_weight_prior": round(float(r["image_weight"][~image_needed].mean()), 4)},
-        "seconds": round(seconds, 2), "latency_ms_per_question": latency_ms(model, test),
+        "seconds": round(seconds, 2), "latency_ms_per_question": latency_ms(model, test), **view,
     }
 
 

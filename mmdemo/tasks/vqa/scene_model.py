@@ -20,8 +20,7 @@ import torch
 from torch import nn
 
 from ... import paths
-from ...datasets.scenes import CANVAS
-from ...errors import MMDemoError
+from ...datasets.scenes import CANVAS, build
 from ...nn.fusion import GatedFusion
 from ...nn.image import ConvGridEncoder, grid_centres, with_coordinates
 from ...nn.pooling import AttentionPool
@@ -192,9 +191,20 @@ class SceneVQAModel(VQAModel):
     Loading, image preparation, predict / predict_batch and the batched run() are VQAModel's."""
     net_class, image_size = SceneVQANet, CANVAS
 
-    def explain(self, *args, **kwargs):
-        raise MMDemoError(f"The explanation tools below cover the easy-VQA model; {self.name} shows its own "
-                          "per-hop maps, word weights and gate above.")
+    reference_name = "unseen test scene"
+
+    @property
+    def explained_maps(self) -> dict:
+        """Every hop's region map and word weights (Prediction.attention keys)."""
+        hops = range(1, len(self.net.hops) + 1)
+        return {**{f"image (hop {k})": f"hop{k}" for k in hops}, **{f"words (hop {k})": f"hop{k} text" for k in hops}}
+
+    def reference_pairs(self, n: int, seed: int = 7) -> tuple[np.ndarray, list[str]]:
+        """EMAP's reference batch: n unseen test scenes (test pieces), one generated question each."""
+        from .scene_questions import questions_for
+        scenes = build("test", n, seed, cache=False)
+        pairs = questions_for(scenes, 1, seed=seed)
+        return scenes["images"][[row for row, _ in pairs]], [q.text for _, q in pairs]
 
     def prediction(self, out: dict, row: int, top_k: int) -> Prediction:
         """Row `row` of run()'s batched output -> that request's Prediction, one map per hop (VQAModel's
@@ -211,7 +221,7 @@ class SceneVQAModel(VQAModel):
         return Prediction(
             task=self.task, model=self.name, output=self.answers[int(probs.argmax())],
             scores={self.answers[int(i)]: float(p) for p, i in zip(top.values, top.indices)},
-            fusion_weights={m: float(w) for m, w in zip(self.modalities, out["fusion_weights"][0])},
+            fusion_weights={m: float(w) for m, w in zip(self.modalities, out["fusion_weights"][row])},
             attention=attention, tokens={"text": words},
             extras=SceneVQAExtras([w.tolist() for _, w in hop_words],
                                   [words[int(np.argmax(w))] if len(w) else "" for _, w in hop_words]),
