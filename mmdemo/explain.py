@@ -383,11 +383,10 @@ def _plain(x):
 
 def explanation_figure(e: Explanation) -> Image.Image:
     """A PNG-ready summary: the three reliance views, interactions + EMAP, faithfulness curves."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure         # not pyplot: no global state shared between requests
     n_maps = len(e.faithfulness)
-    fig, axes = plt.subplots(1, 2 + n_maps, figsize=(4.2 * (2 + n_maps), 3.4), dpi=90)
+    fig = Figure(figsize=(4.2 * (2 + n_maps), 3.4), dpi=90)
+    axes = fig.subplots(1, 2 + n_maps)
     mods = e.modalities
     for k, (view, vals) in enumerate([("fusion weight", e.fusion_weights), ("Shapley", e.shapley),
                                       ("ablation drop", e.ablation_drop)]):
@@ -403,19 +402,41 @@ def explanation_figure(e: Explanation) -> Image.Image:
     axes[1].set_title("Interaction")
     axes[1].tick_params(labelsize=7)
     for ax, (name, f) in zip(axes[2:], e.faithfulness.items()):
-        for kind, style in (("deletion", "tab:red"), ("insertion", "tab:green")):
-            ax.plot(f["fraction"], f[kind]["map"], color=style, label=f"{kind} (map) {f[kind]['auc_map']:.2f}")
-            ax.plot(f["fraction"], f[kind]["random"], color=style, ls="--",
-                    label=f"{kind} (random) {f[kind]['auc_random']:.2f}")
-        ax.set_title(f"{name}: " + ("beat random" if f["deletion"]["beat_random"] else "did not beat random"), fontsize=9)
-        ax.set_xlabel("share of parts removed / inserted")
-        ax.legend(fontsize=6)
+        faithfulness_axes(ax, name, f)
     fig.suptitle(f"{e.model}: {e.prediction} ({e.confidence:.3f}) — {e.agreement[:110]}", fontsize=8)
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
+
+
+def faithfulness_axes(ax, name: str, f: dict) -> None:
+    """One map's deletion (red) and insertion (green) curves, map order solid, random dashed; the verdict on top."""
+    for kind, colour in (("deletion", "tab:red"), ("insertion", "tab:green")):
+        ax.plot(f["fraction"], f[kind]["map"], color=colour, label=f"{kind} (map) {f[kind]['auc_map']:.2f}")
+        ax.plot(f["fraction"], f[kind]["random"], color=colour, ls="--", label=f"{kind} (random) {f[kind]['auc_random']:.2f}")
+    ax.set_title(f"{name}: " + ("beat random" if f["deletion"]["beat_random"] else "did not beat random"), fontsize=9)
+    ax.set_xlabel("share of parts removed / inserted", fontsize=8)
+    ax.set_ylim(-0.02, 1.02)
+    ax.legend(fontsize=6)
+
+
+def faithfulness_figure(e: Explanation, columns: int = 4):
+    """A small plot per map (faithfulness_axes), for the app; None when no map was tested."""
+    from matplotlib.figure import Figure
+    if not e.faithfulness:
+        return None
+    n = len(e.faithfulness)
+    cols = min(n, columns)
+    rows = -(-n // cols)
+    fig = Figure(figsize=(3.2 * cols, 2.7 * rows), dpi=90)
+    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
+    for ax, (name, f) in zip(axes, e.faithfulness.items()):
+        faithfulness_axes(ax, name, f)
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
 
 
 # ---------------------------------------------------------------- what the two tasks share around these

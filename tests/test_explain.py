@@ -100,6 +100,8 @@ def test_classify_explain_efficiency_and_export(classifier, tmp_path):
     assert set(e.interaction) == {"image x text", "image x audio", "text x audio"}
     assert set(e.faithfulness) == {"image", "image (LayerCAM)", "text", "audio"}
     assert len(e.faithfulness["image (LayerCAM)"]["weights"]) == len(e.faithfulness["image"]["weights"]) == 49
+    small = [ax for ax in ex.faithfulness_figure(e).axes if ax.get_visible()]           # a small plot per map
+    assert [ax.get_title().split(":")[0] for ax in small] == list(e.faithfulness) and len(small[0].lines) == 4
     assert "agree" in e.agreement and e.notes["shapley"]
     data = json.loads(e.to_json())
     assert data["settings"]["corruption"]["image_noise"] == 0.4 and len(data["input_hash"]) == 16

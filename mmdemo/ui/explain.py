@@ -15,7 +15,7 @@ import pandas as pd
 
 from .. import registry
 from ..errors import MMDemoError
-from ..explain import Explanation
+from ..explain import Explanation, faithfulness_figure
 from .components import log
 
 SNR_OFF = 40     # the audio SNR slider's "no noise" end
@@ -89,8 +89,8 @@ def view_outputs() -> dict:
             o["interaction"] = gr.Dataframe(label="Interaction: Shapley interaction index per pair, EMAP", interactive=False)
             o["interaction_note"] = gr.Markdown()
         with gr.Column():
-            o["faithfulness"] = gr.LinePlot(x="fraction", y="probability", color="curve", height=220,
-                                            label="Faithfulness: deletion (solid order = map) vs random")
+            o["faithfulness"] = gr.Plot(label="Faithfulness: a small plot per map - deletion (red) and insertion "
+                                              "(green), the map's order solid, random orders dashed")
             o["badges"] = gr.Markdown()
     with gr.Accordion("Export this explanation (JSON, PNG)", open=False):
         o["json"] = gr.JSON(label="The explanation (same object as the API returns)")
@@ -111,16 +111,6 @@ def interaction_frame(e: Explanation) -> pd.DataFrame:
                  {"what": "EMAP (additive part)", "value": round(e.emap["emap"], 4)},
                  {"what": "non-additive = f - EMAP", "value": round(e.emap["non_additive"], 4)}]
     return pd.DataFrame(rows or [{"what": "needs two modalities", "value": None}])
-
-
-def curves_frame(e: Explanation) -> pd.DataFrame:
-    rows = []
-    for name, f in e.faithfulness.items():
-        for kind in ("deletion", "insertion"):
-            for order in ("map", "random"):
-                rows += [{"fraction": x, "probability": round(y, 4), "curve": f"{name} {kind} ({order})"}
-                         for x, y in zip(f["fraction"], f[kind][order])]
-    return pd.DataFrame(rows or [{"fraction": 0.0, "probability": 0.0, "curve": "no heatmap"}])
 
 
 def badges(e: Explanation) -> str:
@@ -149,7 +139,7 @@ def view_values(e: Explanation, warning: str = "") -> dict:
             "agreement": f"**Do the three views agree?** {e.agreement}",
             "interaction": interaction_frame(e),
             "interaction_note": small(e.notes.get("interaction", "") + " " + e.notes.get("emap", "")),
-            "faithfulness": curves_frame(e), "badges": badges(e), "json": json.loads(e.to_json()),
+            "faithfulness": faithfulness_figure(e), "badges": badges(e), "json": json.loads(e.to_json()),
             "files": None}
 
 

@@ -103,6 +103,11 @@ def build_explain(sketch, image, text, audio, model) -> None:
     views = ui.view_outputs()
     variants = gr.Dataframe(label="The four fusion variants on this input (weights, Shapley, ablation: "
                                   "image / text / audio; ms = the variant's work, encoders shared)", interactive=False)
+    gr.Markdown(ui.small("How: the four variants share this checkpoint's encoders, so the corrupted inputs are encoded "
+                         "once and each variant's fusion head runs on the same vectors. Weights are each variant's own "
+                         "(gated: the gate's softmax; late: its learned alpha; xattn: the [CLS] token's attention; early "
+                         "has none, so gradient x input per modality); Shapley and ablation are computed for every "
+                         "variant exactly as in the views above; parameters = encoders + that variant's head."))
     robustness = gr.LinePlot(x="level", y="accuracy", color="curve", height=240,
                              label="Robustness: accuracy vs corruption level (evaluate --robustness), this input as ×")
     args = [sketch, image, text, audio, model, *controls]
