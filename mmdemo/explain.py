@@ -289,8 +289,18 @@ def deletion_insertion(score, weights, rng: np.random.Generator, n_points: int =
 
 # ---------------------------------------------------------------- agreement of the three reliance views
 
+TIE = 0.01     # two values this close are a near-tie: no view "disagrees" over their order
+
+
 def ranking(values: dict[str, float]) -> list[str]:
     return sorted(values, key=lambda k: -values[k])
+
+
+def opposed(views: dict[str, dict[str, float]]) -> list[tuple[str, str]]:
+    """Pairs (a, b) that one view puts ahead by more than TIE and another puts behind by more than TIE."""
+    names = list(next(iter(views.values())))
+    return [(a, b) for i, a in enumerate(names) for b in names[i + 1:]
+            if any(v[a] - v[b] > TIE for v in views.values()) and any(v[b] - v[a] > TIE for v in views.values())]
 
 
 def agreement(views: dict[str, dict[str, float]]) -> str:
@@ -303,6 +313,10 @@ def agreement(views: dict[str, dict[str, float]]) -> str:
     ranks = {k: ranking(v) for k, v in views.items()}
     if len({tuple(r) for r in ranks.values()}) == 1:
         return f"The {len(views)} views agree: they rank the modalities {' > '.join(next(iter(ranks.values())))}."
+    if not opposed(views):
+        parts = "; ".join(f"{k}: {' > '.join(r)}" for k, r in ranks.items())
+        return (f"The {len(views)} views agree up to near-ties: where their order differs, one of them puts the two "
+                f"modalities within {TIE} of each other — {parts}.")
     tops = {r[0] for r in ranks.values()}
     parts = "; ".join(f"{k}: {' > '.join(r)}" for k, r in ranks.items())
     head = (f"They agree on the most relied-on modality ({tops.pop()}) but not on the order of the rest"

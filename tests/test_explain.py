@@ -81,6 +81,9 @@ def test_agreement_line_says_where_views_disagree():
     same = {"w": {"a": 0.7, "b": 0.3}, "s": {"a": 0.4, "b": 0.1}}
     assert "agree" in ex.agreement(same) and "disagree" not in ex.agreement(same)
     assert "disagree" in ex.agreement({"w": {"a": 0.7, "b": 0.3}, "s": {"a": 0.1, "b": 0.4}})
+    near = ex.agreement({"w": {"a": 0.334, "b": 0.333, "c": 0.333}, "s": {"a": 0.2, "b": 0.5, "c": 0.1}})
+    assert near.startswith("The 2 views agree up to near-ties") and "disagree" not in near      # a 0.001 gap
+    assert ex.opposed({"w": {"a": 0.5, "b": 0.48}, "s": {"a": 0.1, "b": 0.4}}) == [("a", "b")]
 
 
 @pytest.fixture(scope="module")
