@@ -67,6 +67,11 @@ def test_corruptions_are_seeded_and_change_the_input():
     wave = np.sin(np.arange(16000) / 10).astype(np.float32)
     noisy = ex.corrupt_audio(wave, ex.Corruption(audio_snr_db=0, audio_mask=0.5), np.random.default_rng(0))
     assert (noisy == 0).sum() >= 8000 and not np.allclose(noisy[noisy != 0], wave[noisy != 0])
+    talk = ex.Corruption(audio_snr_db=0, audio_noise="babble")
+    b1, b2 = (ex.corrupt_audio(wave, talk, np.random.default_rng(5)) for _ in range(2))
+    added = b1 - wave                                        # babble at 0 dB: as loud as the clip, seeded
+    assert np.array_equal(b1, b2) and np.mean(added ** 2) == pytest.approx(np.mean(wave ** 2), rel=0.05)
+    assert not np.allclose(b1, ex.corrupt_audio(wave, ex.Corruption(audio_snr_db=0), np.random.default_rng(5)))
     text = ex.corrupt_text("the number seven", ex.Corruption(text_drop=1.0, text_conflict="three"),
                            np.random.default_rng(0))
     assert text == "three"

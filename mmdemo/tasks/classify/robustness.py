@@ -258,10 +258,12 @@ def robustness_plot(e):
     for m, c in (r or {}).get("curves", {}).get(kind, {}).items():
         n = len(c["levels"])
         rows += [{"level": j / (n - 1), "accuracy": a, "curve": f"{m}: {c['setting']}"} for j, a in enumerate(c["accuracy"])]
-    used = {k: v for k, v in e.settings.get("corruption", {}).items() if any(k == s for s, _ in LEVELS.values())}
+    settings = e.settings.get("corruption", {})
+    used = {k: v for k, v in settings.items() if any(k == s for s, _ in LEVELS.values())}
     for setting, value in (used or {"clean": None}).items():
+        babble = setting == "audio_snr_db" and settings.get("audio_noise") == "babble"
         rows.append({"level": severity(setting, value), "accuracy": e.confidence,
-                     "curve": f"× this input's confidence ({setting})"})
+                     "curve": f"× this input's confidence ({setting}" + (", babble; the curve is white noise)" if babble else ")")})
     return pd.DataFrame(rows or [{"level": 0.0, "accuracy": 0.0, "curve": "run evaluate --robustness"}])
 
 
