@@ -222,6 +222,20 @@ def test_weight_shift_warning_names_the_targets_own_fall(monkeypatch):
     assert rb.weight_shift_warning("digits-gated") == ""
 
 
+def test_robustness_plot_marks_this_input(monkeypatch):
+    from types import SimpleNamespace
+    from mmdemo.tasks.classify import robustness as rb
+    curves = {"image": {"setting": "image_noise", "levels": [0.0, 0.5, 1.0], "accuracy": [1.0, 0.8, 0.4]}}
+    monkeypatch.setattr(rb, "load_robustness", lambda name: ({"curves": {"gated": curves}}, "gated"))
+    clean = rb.robustness_plot(SimpleNamespace(model="digits-gated", confidence=0.9, settings={"corruption": {}}))
+    assert clean.iloc[-1].to_dict() == {"level": 0.0, "accuracy": 0.9, "curve": "× this input's confidence (clean)"}
+    assert clean["accuracy"].tolist()[:3] == [1.0, 0.8, 0.4]
+    noisy = rb.robustness_plot(SimpleNamespace(model="digits-gated", confidence=0.5, settings={"corruption": {
+        "image_noise": 0.5, "audio_snr_db": 0.0, "audio_noise": "babble", "image_blur": 1.0}}))
+    marks = noisy[noisy["curve"].str.startswith("×")]
+    assert marks["level"].tolist() == [0.5, pytest.approx(4 / 6)] and "babble" in marks["curve"].iloc[1]
+
+
 def test_dataset_frames_from_a_saved_view():
     from mmdemo.ui.explain import dataset_frames
     view = {"metrics": ex.classification_metrics([0, 1, 1], [0, 1, 0], ["a", "b"]),
