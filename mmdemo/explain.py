@@ -419,6 +419,11 @@ def explanation_figure(e: Explanation) -> Image.Image:
         faithfulness_axes(ax, name, f)
     fig.suptitle(f"{e.model}: {e.prediction} ({e.confidence:.3f}) — {e.agreement[:110]}", fontsize=8)
     fig.tight_layout()
+    return figure_image(fig)
+
+
+def figure_image(fig) -> Image.Image:
+    """A matplotlib Figure -> an RGB PIL image (rendered as PNG, so thin lines stay sharp)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")

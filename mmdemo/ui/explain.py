@@ -15,8 +15,8 @@ import pandas as pd
 
 from .. import registry
 from ..errors import MMDemoError
-from ..explain import Explanation, faithfulness_figure
-from .components import log
+from ..explain import Explanation, faithfulness_figure, figure_image
+from .components import log, picture
 
 SNR_OFF = 40     # the audio SNR slider's "no noise" end
 VIEW_KEYS = ["inputs_note", "prediction", "weights", "weights_note", "shapley", "shapley_note", "ablation", "ablation_note",
@@ -84,14 +84,11 @@ def view_outputs() -> dict:
                 o[key] = gr.BarPlot(x="modality", y="value", sort=None, height=180, label=label)
                 o[key + "_note"] = gr.Markdown()
     o["agreement"] = gr.Markdown()
-    with gr.Row():
-        with gr.Column():
-            o["interaction"] = gr.Dataframe(label="Interaction: Shapley interaction index per pair, EMAP", interactive=False)
-            o["interaction_note"] = gr.Markdown()
-        with gr.Column():
-            o["faithfulness"] = gr.Plot(label="Faithfulness: a small plot per map - deletion (red) and insertion "
-                                              "(green), the map's order solid, random orders dashed")
-            o["badges"] = gr.Markdown()
+    o["interaction"] = gr.Dataframe(label="Interaction: Shapley interaction index per pair, EMAP", interactive=False)
+    o["interaction_note"] = gr.Markdown()
+    o["faithfulness"] = picture(label="Faithfulness: a small plot per map - deletion (red) and insertion (green), "
+                                      "the map's order solid, random orders dashed")
+    o["badges"] = gr.Markdown()
     with gr.Accordion("Export this explanation (JSON, PNG)", open=False):
         o["json"] = gr.JSON(label="The explanation (same object as the API returns)")
         with gr.Row():
@@ -111,6 +108,11 @@ def interaction_frame(e: Explanation) -> pd.DataFrame:
                  {"what": "EMAP (additive part)", "value": round(e.emap["emap"], 4)},
                  {"what": "non-additive = f - EMAP", "value": round(e.emap["non_additive"], 4)}]
     return pd.DataFrame(rows or [{"what": "needs two modalities", "value": None}])
+
+
+def faithful_picture(e: Explanation):
+    fig = faithfulness_figure(e)
+    return figure_image(fig) if fig is not None else None
 
 
 def badges(e: Explanation) -> str:
@@ -133,13 +135,13 @@ def view_values(e: Explanation, warning: str = "") -> dict:
     settings = ", ".join(f"{k} {v}" for k, v in e.settings.get("corruption", {}).items()) or "none (clean inputs)"
     return {"inputs_note": small(f"Corruption applied: {settings}. {e.notes.get('corruption', '')}"),
             "prediction": e.scores, "weights": bars(e.fusion_weights),
-            "weights_note": small(e.notes.get("fusion", "")) + (f"\n\n**{warning}**" if warning else ""),
+            "weights_note": small(e.notes.get("fusion", "")) + (f"\n\n{warning}" if warning else ""),
             "shapley": bars(e.shapley), "shapley_note": small(e.notes.get("shapley", "")),
             "ablation": bars(e.ablation_drop), "ablation_note": small(e.notes.get("ablation", "")),
             "agreement": f"**Do the three views agree?** {e.agreement}",
             "interaction": interaction_frame(e),
             "interaction_note": small(e.notes.get("interaction", "") + " " + e.notes.get("emap", "")),
-            "faithfulness": faithfulness_figure(e), "badges": badges(e), "json": json.loads(e.to_json()),
+            "faithfulness": faithful_picture(e), "badges": badges(e), "json": json.loads(e.to_json()),
             "files": None}
 
 

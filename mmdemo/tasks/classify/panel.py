@@ -97,9 +97,9 @@ def build_explain(sketch, image, text, audio, model) -> None:
         with gr.Column():
             seen_text = gr.Textbox(label="Text as the model saw it", interactive=False)
             seen_words = gr.HighlightedText(label="Its word weights", show_legend=False)
-        with gr.Column():
-            seen_audio = gr.Audio(label="Audio as the model heard it", interactive=False, type="numpy")
-            seen_frames = picture(label="Its frame weights over the log-mel spectrogram")
+    with gr.Row():
+        seen_audio = gr.Audio(label="Audio as the model heard it", interactive=False, type="numpy")
+        seen_frames = picture(label="Its frame weights over the log-mel spectrogram")
     views = ui.view_outputs()
     variants = gr.Dataframe(label="The four fusion variants on this input (weights, Shapley, ablation: "
                                   "image / text / audio; ms = the variant's work, encoders shared)", interactive=False)

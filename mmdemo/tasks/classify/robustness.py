@@ -224,7 +224,7 @@ def weight_shift_warning(model_name: str) -> str:
     bad = {m: v["weight_drop"] for m, v in r["weight_shift"][kind].items() if v["weight_drop"] < TARGET_DROP}
     if not bad:
         return ""
-    line = (f"Check failed for this variant: under the corruption protocol its weight on a corrupted modality falls "
+    line = (f"**Check failed for this variant:** under the corruption protocol its weight on a corrupted modality falls "
             f"by less than {TARGET_DROP} on average ({', '.join(f'{m} {d:+.3f}' for m, d in bad.items())}; "
             f"{r['n']} test triples, evaluate --robustness)")
     target = r.get("target_shift", {}).get(kind)
