@@ -29,6 +29,7 @@ from .errors import MMDemoError
 from .inputs import resample
 
 METHODS = ("weights", "shapley", "ablation", "interaction", "emap", "faithfulness")
+KEYBOARD = "abcdefghijklmnopqrstuvwxyz"
 
 
 def checked_methods(methods) -> tuple[str, ...]:
@@ -39,7 +40,6 @@ def checked_methods(methods) -> tuple[str, ...]:
         raise MMDemoError(f"Unknown explanation method(s) {', '.join(map(repr, unknown))}; "
                           f"choose from {', '.join(METHODS)}.")
     return methods
-KEYBOARD = "abcdefghijklmnopqrstuvwxyz"
 
 
 # ---------------------------------------------------------------- corruptions, per modality, seeded
@@ -313,12 +313,11 @@ def agreement(views: dict[str, dict[str, float]]) -> str:
     ranks = {k: ranking(v) for k, v in views.items()}
     if len({tuple(r) for r in ranks.values()}) == 1:
         return f"The {len(views)} views agree: they rank the modalities {' > '.join(next(iter(ranks.values())))}."
+    parts = "; ".join(f"{k}: {' > '.join(r)}" for k, r in ranks.items())
     if not opposed(views):
-        parts = "; ".join(f"{k}: {' > '.join(r)}" for k, r in ranks.items())
-        return (f"The {len(views)} views agree up to near-ties: where their order differs, one of them puts the two "
+        return (f"The {len(views)} views agree up to near-ties: where their orders differ, one view puts the two "
                 f"modalities within {TIE} of each other — {parts}.")
     tops = {r[0] for r in ranks.values()}
-    parts = "; ".join(f"{k}: {' > '.join(r)}" for k, r in ranks.items())
     head = (f"They agree on the most relied-on modality ({tops.pop()}) but not on the order of the rest"
             if len(tops) == 1 else "They disagree on which modality matters most")
     return (f"{head} — {parts}. Fusion weights say what the model chose to mix; Shapley values and the "
@@ -396,34 +395,33 @@ def _plain(x):
 
 
 def explanation_figure(e: Explanation) -> Image.Image:
-    """A PNG-ready summary: the three reliance views, interactions + EMAP, faithfulness curves."""
+    """A PNG-ready summary: the three reliance views and interactions + EMAP on top, then the faithfulness
+    curves of every map, up to four a row."""
     from matplotlib.figure import Figure         # not pyplot: no global state shared between requests
     n_maps = len(e.faithfulness)
-    fig = Figure(figsize=(4.2 * (2 + n_maps), 3.4), dpi=90)
-    axes = fig.subplots(1, 2 + n_maps)
+    cols = max(2, min(n_maps, 4))
+    rows = 1 + -(-n_maps // cols)
+    fig = Figure(figsize=(4.2 * cols, 3.4 * rows), dpi=90)
+    grid = fig.add_gridspec(rows, 2 * cols)
+    reliance, inter = fig.add_subplot(grid[0, :cols]), fig.add_subplot(grid[0, cols:])
     mods = e.modalities
     for k, (view, vals) in enumerate([("fusion weight", e.fusion_weights), ("Shapley", e.shapley),
                                       ("ablation drop", e.ablation_drop)]):
-        axes[0].bar(np.arange(len(mods)) + (k - 1) * 0.27, [vals.get(m, 0.0) for m in mods], 0.27, label=view)
-    axes[0].set_xticks(range(len(mods)), mods)
-    axes[0].axhline(0, color="k", lw=0.5)
-    axes[0].set_title("Reliance: three views")
-    axes[0].legend(fontsize=7)
+        reliance.bar(np.arange(len(mods)) + (k - 1) * 0.27, [vals.get(m, 0.0) for m in mods], 0.27, label=view)
+    reliance.set_xticks(range(len(mods)), mods)
+    reliance.axhline(0, color="k", lw=0.5)
+    reliance.set_title("Reliance: three views")
+    reliance.legend(fontsize=7)
     names = list(e.interaction) + (["EMAP non-additive"] if e.emap else [])
     vals = list(e.interaction.values()) + ([e.emap["non_additive"]] if e.emap else [])
-    axes[1].barh(names or ["(none)"], vals or [0.0], color="tab:purple")
-    axes[1].axvline(0, color="k", lw=0.5)
-    axes[1].set_title("Interaction")
-    axes[1].tick_params(labelsize=7)
-    for ax, (name, f) in zip(axes[2:], e.faithfulness.items()):
-        faithfulness_axes(ax, name, f)
+    inter.barh(names or ["(none)"], vals or [0.0], color="tab:purple")
+    inter.axvline(0, color="k", lw=0.5)
+    inter.set_title("Interaction")
+    inter.tick_params(labelsize=7)
+    for i, (name, f) in enumerate(e.faithfulness.items()):
+        faithfulness_axes(fig.add_subplot(grid[1 + i // cols, 2 * (i % cols):2 * (i % cols) + 2]), name, f)
     fig.suptitle(f"{e.model}: {e.prediction} ({e.confidence:.3f}) — {e.agreement[:110]}", fontsize=8)
     fig.tight_layout()
-    return figure_image(fig)
-
-
-def figure_image(fig) -> Image.Image:
-    """A matplotlib Figure -> an RGB PIL image (rendered as PNG, so thin lines stay sharp)."""
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
     return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
@@ -438,24 +436,6 @@ def faithfulness_axes(ax, name: str, f: dict) -> None:
     ax.set_xlabel("share of parts removed / inserted", fontsize=8)
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=6)
-
-
-def faithfulness_figure(e: Explanation, columns: int = 4):
-    """A small plot per map (faithfulness_axes), for the app; None when no map was tested."""
-    from matplotlib.figure import Figure
-    if not e.faithfulness:
-        return None
-    n = len(e.faithfulness)
-    cols = min(n, columns)
-    rows = -(-n // cols)
-    fig = Figure(figsize=(3.2 * cols, 2.7 * rows), dpi=90)
-    axes = np.atleast_1d(fig.subplots(rows, cols)).ravel()
-    for ax, (name, f) in zip(axes, e.faithfulness.items()):
-        faithfulness_axes(ax, name, f)
-    for ax in axes[n:]:
-        ax.set_visible(False)
-    fig.tight_layout()
-    return fig
 
 
 # ---------------------------------------------------------------- what the two tasks share around these

@@ -224,6 +224,9 @@ def test_explain_and_dataset_view_endpoints(client):
                          0.0, 0.0, 0.0, 0.0, 0.0, "", 0, api_name="/explain_vqa")
     data = out[-1]
     assert data["model"] == "scenes-multihop" and data["prediction"] == "brown" and "image (hop 2)" in data["faithfulness"]
+    strip = inline_jpeg(out[0])
+    assert strip.width > 1.5 * strip.height                                  # every hop's map, side by side
+    assert sum(1 for t in out[2] if t["token"].startswith("hop ")) == len(data["maps"]) // 2
     confusion, per_class, shares, summary = client.predict("scenes-multihop", api_name="/vqa_dataset_view")
     assert "unseen test scenes" in summary and confusion is not None
     groups = {r[0] for r in shares["data"]}

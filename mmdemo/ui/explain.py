@@ -15,8 +15,9 @@ import pandas as pd
 
 from .. import registry
 from ..errors import MMDemoError
-from ..explain import Explanation, faithfulness_figure, figure_image
+from ..explain import Explanation
 from .components import log, picture
+from .draw import curve_panels
 
 SNR_OFF = 40     # the audio SNR slider's "no noise" end
 VIEW_KEYS = ["inputs_note", "prediction", "weights", "weights_note", "shapley", "shapley_note", "ablation", "ablation_note",
@@ -87,7 +88,7 @@ def view_outputs() -> dict:
     o["interaction"] = gr.Dataframe(label="Interaction: Shapley interaction index per pair, EMAP", interactive=False)
     o["interaction_note"] = gr.Markdown()
     o["faithfulness"] = picture(label="Faithfulness: a small plot per map - deletion (red) and insertion (green), "
-                                      "the map's order solid, random orders dashed")
+                                      "the map's order solid, random orders dotted")
     o["badges"] = gr.Markdown()
     with gr.Accordion("Export this explanation (JSON, PNG)", open=False):
         o["json"] = gr.JSON(label="The explanation (same object as the API returns)")
@@ -108,11 +109,6 @@ def interaction_frame(e: Explanation) -> pd.DataFrame:
                  {"what": "EMAP (additive part)", "value": round(e.emap["emap"], 4)},
                  {"what": "non-additive = f - EMAP", "value": round(e.emap["non_additive"], 4)}]
     return pd.DataFrame(rows or [{"what": "needs two modalities", "value": None}])
-
-
-def faithful_picture(e: Explanation):
-    fig = faithfulness_figure(e)
-    return figure_image(fig) if fig is not None else None
 
 
 def badges(e: Explanation) -> str:
@@ -141,7 +137,7 @@ def view_values(e: Explanation, warning: str = "") -> dict:
             "agreement": f"**Do the three views agree?** {e.agreement}",
             "interaction": interaction_frame(e),
             "interaction_note": small(e.notes.get("interaction", "") + " " + e.notes.get("emap", "")),
-            "faithfulness": faithful_picture(e), "badges": badges(e), "json": json.loads(e.to_json()),
+            "faithfulness": curve_panels(e.faithfulness), "badges": badges(e), "json": json.loads(e.to_json()),
             "files": None}
 
 

@@ -80,7 +80,7 @@ def evaluate(model, limit: int | None = None, both: bool = False, save_dataset_v
     paraphrases; scenes-multihop: scene_evaluate.evaluate; both: {model name: its metrics}."""
     if both:
         import mmdemo
-        return {name: evaluate(mmdemo.load("vqa", name), limit) for name in BUILT_IN}
+        return {name: evaluate(mmdemo.load("vqa", name), limit, save_dataset_view=save_dataset_view) for name in BUILT_IN}
     from .scene_model import SceneVQAModel
     if isinstance(model, SceneVQAModel):
         from .scene_evaluate import evaluate as evaluate_scenes

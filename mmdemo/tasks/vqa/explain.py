@@ -72,7 +72,7 @@ def emap_view(model, x, question, label, rng) -> dict:
     def score(rows):
         out = model.forward(images, [questions[j] for j in rows[:, 1]], rows[:, 0])
         return out["probs"][:, label].double().numpy()
-    return ex.emap(score, 2, N_REFERENCE, rng)
+    return ex.emap(score, 2, len(ref_questions), rng)
 
 
 def faithfulness(model, x, question, words, maps: dict, label, rng) -> dict:
@@ -99,6 +99,8 @@ def explain(model, image, text, corruption=None, methods=ex.METHODS) -> ex.Expla
     rng = np.random.default_rng(c.seed)
     out = model.forward(x[None], [question])
     pred = model.prediction(out, 0, len(model.answers))
+    if not pred.tokens["text"]:
+        raise MMDemoError("The question has no word the model can read (after the corruption, if any).")
     label = int(out["probs"][0].argmax())
     v = ex.reliance_views(subset_probs(model.net, out["evidence"], [label])[0], PLAYERS, 1.0 / len(model.answers))
     e = ex.Explanation(task="vqa", model=model.name, prediction=pred.output, confidence=float(out["probs"][0, label]),
@@ -110,7 +112,7 @@ def explain(model, image, text, corruption=None, methods=ex.METHODS) -> ex.Expla
                   lambda: faithfulness(model, x, question, words, maps, label, rng))
     e.notes = notes(model, maps)
     e.settings = {"corruption": c.active(), "methods": list(methods), "seed": c.seed, "n_reference": N_REFERENCE}
-    e.inputs = {"image": x.numpy(), "text": question, "attention": pred.attention, "words": words}
+    e.inputs = {"image": x.numpy(), "text": question, "attention": pred.attention, "words": words, "prediction": pred}
     e.maps = {name: {"words": words, "weights": w} if w.ndim == 1 else w for name, w in maps.items()}
     e.latency_ms = (time.perf_counter() - t0) * 1000
     return e
@@ -119,7 +121,7 @@ def explain(model, image, text, corruption=None, methods=ex.METHODS) -> ex.Expla
 def notes(model, maps: dict) -> dict:
     how = ("the gate restricted to the given evidence branches: its softmax over them; one branch alone is the "
            "answer head reading that evidence, which training also asks to answer alone")
-    h, w = next(m.shape for m in maps.values() if m.ndim == 2)
+    h, w = next((m.shape for m in maps.values() if m.ndim == 2), ("?", "?"))
     side = model.image_size
     return {"fusion": "Gate: a small network weighs the image evidence and the question evidence (softmax, per request).",
             "shapley": ex.NOTES["shapley"].format(how=how).replace("modalities", "evidence branches"),

@@ -34,14 +34,17 @@ def run_vqa(image, question, model_name):
     except MMDemoError as e:
         raise gr.Error(str(e), print_exception=False)
     pred = predict(TASK, model_name, image=image, text=question)
-    hops = [k for k in range(1, 10) if f"hop{k}" in pred.attention]
-    if hops:         # a multi-hop model: every hop's map side by side, every hop's word weights in turn
-        picture_, words = hop_strip(image, pred, hops), hop_words(pred, hops)
-    else:
-        picture_ = overlay(image, pred.attention["image"])
-        words = token_highlights(pred.tokens["text"], pred.attention["text"])
-    return (pred.output, pred.scores, picture_, words, fusion_plot(pred.fusion_weights),
+    return (pred.output, pred.scores, *maps_shown(image, pred), fusion_plot(pred.fusion_weights),
             note(pred, "image"), note(pred, "text"), note(pred, "fusion"))
+
+
+def maps_shown(image, pred) -> tuple:
+    """(the map picture, the word weights) of a prediction: a multi-hop model's every hop side by side and every
+    hop's words in turn, else the one map and its words."""
+    hops = [k for k in range(1, 10) if f"hop{k}" in pred.attention]
+    if hops:
+        return hop_strip(image, pred, hops), hop_words(pred, hops)
+    return overlay(image, pred.attention["image"]), token_highlights(pred.tokens["text"], pred.attention["text"])
 
 
 def hop_strip(image, pred, hops: list[int], size: int = OVERLAY_SIZE, label: int = 18) -> Image.Image:
@@ -67,16 +70,15 @@ MODALITIES = ("image", "text")
 
 
 def run_explain(image, question, model_name, *controls):
-    """/explain_vqa: the corrupted inputs, the three reliance views (image vs question evidence), interaction,
-    faithfulness of the image map and the word weights; the last output is the JSON object (as the API
-    returns it)."""
+    """/explain_vqa: the corrupted inputs with the model's maps (every hop's, for a multi-hop model), the three
+    reliance views (image vs question evidence), interaction, faithfulness of every map; the last output is the
+    JSON object (as the API returns it)."""
     e, _ = ui.explain(TASK, model_name, image=image, text=question,
                       corruption=ui.corruption_from(MODALITIES, controls))
     v = ui.view_values(e)
-    seen = e.inputs
-    shown = overlay((seen["image"].transpose(1, 2, 0) * 255).astype("uint8"), seen["attention"]["image"])
-    return (shown, e.corrupted_text, token_highlights(seen["words"], seen["attention"]["text"]),
-            *[v[k] for k in ui.VIEW_KEYS])
+    image = (e.inputs["image"].transpose(1, 2, 0) * 255).astype("uint8")
+    shown, words = maps_shown(image, e.inputs["prediction"])
+    return (shown, e.corrupted_text, words, *[v[k] for k in ui.VIEW_KEYS])
 
 
 def export_vqa(image, question, model_name, *controls):
@@ -119,8 +121,8 @@ def build_explain(image, text, model) -> None:
         c.change(run_explain, args, outputs, api_name=False, trigger_mode="always_last")
     views["export"].click(export_vqa, args, views["files"], api_name="explain_vqa_export")
     show, dataset_outputs = ui.dataset_view_outputs(
-        "Dataset view: metrics and reliance per question type (evaluate vqa --save-dataset-view)",
-        "Mean Shapley share of image vs question evidence per question type (correct / wrong), easy-VQA test")
+        "Dataset view: metrics and reliance per question type or family (evaluate vqa --save-dataset-view)",
+        "Mean Shapley share of image vs question evidence per question type / family (correct / wrong)")
     show.click(dataset_plots, [model], dataset_outputs, api_name="vqa_dataset_view")
 
 

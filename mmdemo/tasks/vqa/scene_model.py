@@ -21,6 +21,7 @@ from torch import nn
 
 from ... import paths
 from ...datasets.scenes import CANVAS, build
+from ...errors import MMDemoError
 from ...nn.fusion import GatedFusion
 from ...nn.image import ConvGridEncoder, grid_centres, with_coordinates
 from ...nn.pooling import AttentionPool
@@ -200,10 +201,13 @@ class SceneVQAModel(VQAModel):
         return {**{f"image (hop {k})": f"hop{k}" for k in hops}, **{f"words (hop {k})": f"hop{k} text" for k in hops}}
 
     def reference_pairs(self, n: int, seed: int = 7) -> tuple[np.ndarray, list[str]]:
-        """EMAP's reference batch: n unseen test scenes (test pieces), one generated question each."""
+        """EMAP's reference batch: n unseen test scenes (test pieces), one generated question each (the generator
+        finds none for a few scenes, so it is asked about twice as many and the first n answered are kept)."""
         from .scene_questions import questions_for
-        scenes = build("test", n, seed, cache=False)
-        pairs = questions_for(scenes, 1, seed=seed)
+        scenes = build("test", 2 * n, seed, cache=False)
+        pairs = questions_for(scenes, 1, seed=seed)[:n]
+        if len(pairs) < n:
+            raise MMDemoError(f"Only {len(pairs)} reference questions for {n} were generated (seed {seed}).")
         return scenes["images"][[row for row, _ in pairs]], [q.text for _, q in pairs]
 
     def prediction(self, out: dict, row: int, top_k: int) -> Prediction:
