@@ -6,7 +6,8 @@ the same run for the ratio), and the faithfulness rate of the image maps (deleti
 Faithfulness items: classify = MNIST test images 0..N-1, alone (with text and audio also given the fused
 probability hardly moves when image cells are deleted: the rate is reported for that case too, on N/2
 triples); VQA = easy-VQA test questions 0..N-1; VQA scenes = one generated question about each of unseen test
-scenes 0..N-1 that the question generator finds one for (91 of 100; every hop's region map and word weights). One seed for the random orders.
+scenes 0..N-1 that the question generator finds one for (91 of 100; every hop's region map and word weights).
+One seed for the random orders.
 """
 import argparse
 import json
