@@ -17,7 +17,7 @@ from .. import registry
 from ..errors import MMDemoError
 from ..explain import Explanation
 from .components import log, picture
-from .draw import curve_panels
+from .draw import curve_panels, verdict
 
 SNR_OFF = 40     # the audio SNR slider's "no noise" end
 VIEW_KEYS = ["inputs_note", "prediction", "weights", "weights_note", "shapley", "shapley_note", "ablation", "ablation_note",
@@ -115,8 +115,7 @@ def badges(e: Explanation) -> str:
     lines = []
     for name, f in e.faithfulness.items():
         d, i = f["deletion"], f["insertion"]
-        tie = abs(d["auc_map"] - d["auc_random"]) < 1e-6
-        badge = "➖ tie with random" if tie else "✅ beat random here" if d["beat_random"] else "❌ did not beat random"
+        badge = {"tie with random": "➖", "beat random here": "✅", "did not beat random": "❌"}[verdict(f)] + " " + verdict(f)
         lines.append(f"**{name}**: {badge} — deletion area {d['auc_map']:.3f} (random {d['auc_random']:.3f}), "
                      f"insertion area {i['auc_map']:.3f} (random {i['auc_random']:.3f})")
     return "\n\n".join(lines) + f"\n\n<small>{e.notes.get('faithfulness', '')}</small>"
