@@ -80,6 +80,8 @@ class VQAModel:
     task = "vqa"
     modalities = ("image", "question")
     net_class, image_size = VQANet, IMAGE_SIZE
+    explained_maps = {"image": "image", "words": "text"}   # explain(): map name -> its Prediction.attention key
+    reference_name = "easy-VQA test"                       # what reference_pairs() draws from (EMAP's note)
 
     def __init__(self, net: VQANet, answers: list[str], name: str, config: dict | None = None):
         self.net, self.answers, self.name, self.config = net.eval(), answers, name, config or {}
@@ -106,7 +108,6 @@ class VQAModel:
     def prepare_image(cls, image) -> np.ndarray:
         return load_square(image, cls.image_size)
 
-    @torch.no_grad()
     def run(self, images: np.ndarray, questions: list[str] | None, image_index=None, encoded=None) -> dict:
         """Batched forward pass on prepared inputs (N x S x S x 3 uint8); see forward."""
         return self.forward(to_tensor(images), questions, image_index, encoded)
@@ -121,10 +122,6 @@ class VQAModel:
         out["probs"] = out["logits"].softmax(-1)
         out["pieces"], out["mask"] = pieces, mask
         return out
-
-    # what explain() tests and exports: faithfulness map name -> its key in Prediction.attention
-    explained_maps = {"image": "image", "words": "text"}
-    reference_name = "easy-VQA test"
 
     def reference_pairs(self, n: int, seed: int = 7) -> tuple[np.ndarray, list[str]]:
         """EMAP's reference batch: n (image, question) pairs of the test data (images N x S x S x 3 uint8)."""

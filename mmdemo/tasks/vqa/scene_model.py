@@ -191,7 +191,6 @@ class SceneVQAModel(VQAModel):
     """A ready scene VQA model: `predict(image=..., text=...)` -> Prediction with one map per hop.
     Loading, image preparation, predict / predict_batch and the batched run() are VQAModel's."""
     net_class, image_size = SceneVQANet, CANVAS
-
     reference_name = "unseen test scene"
 
     @property
