@@ -427,12 +427,20 @@ def explanation_figure(e: Explanation) -> Image.Image:
     return Image.open(io.BytesIO(buf.getvalue())).convert("RGB")
 
 
+def verdict(f: dict) -> str:
+    """A map's faithfulness verdict from its deletion areas (equal within 1e-6: a tie)."""
+    d = f["deletion"]
+    if abs(d["auc_map"] - d["auc_random"]) < 1e-6:
+        return "tie with random"
+    return "beat random here" if d["beat_random"] else "did not beat random"
+
+
 def faithfulness_axes(ax, name: str, f: dict) -> None:
     """One map's deletion (red) and insertion (green) curves, map order solid, random dashed; the verdict on top."""
     for kind, colour in (("deletion", "tab:red"), ("insertion", "tab:green")):
         ax.plot(f["fraction"], f[kind]["map"], color=colour, label=f"{kind} (map) {f[kind]['auc_map']:.2f}")
         ax.plot(f["fraction"], f[kind]["random"], color=colour, ls="--", label=f"{kind} (random) {f[kind]['auc_random']:.2f}")
-    ax.set_title(f"{name}: " + ("beat random" if f["deletion"]["beat_random"] else "did not beat random"), fontsize=9)
+    ax.set_title(f"{name}: {verdict(f)}", fontsize=9)
     ax.set_xlabel("share of parts removed / inserted", fontsize=8)
     ax.set_ylim(-0.02, 1.02)
     ax.legend(fontsize=6)

@@ -110,10 +110,9 @@ def test_classify_explain_efficiency_and_export(classifier, tmp_path):
     assert len(e.faithfulness["image (LayerCAM)"]["weights"]) == len(e.faithfulness["image"]["weights"]) == 49
     from mmdemo.ui.draw import curve_panels
     assert curve_panels(e.faithfulness).size == (2 * 300, 2 * 180)                     # a small plot per map
-    from mmdemo.ui.draw import verdict
     from mmdemo.ui.explain import badges
     flat = {"deletion": {"auc_map": 1.0, "auc_random": 1.0, "beat_random": False}, "insertion": {"auc_map": 1.0, "auc_random": 1.0}}
-    assert verdict(flat) == "tie with random" and verdict(e.faithfulness["audio"]) in badges(e)
+    assert ex.verdict(flat) == "tie with random" and ex.verdict(e.faithfulness["audio"]) in badges(e)
     assert "agree" in e.agreement and e.notes["shapley"]
     data = json.loads(e.to_json())
     assert data["settings"]["corruption"]["image_noise"] == 0.4 and len(data["input_hash"]) == 16

@@ -15,9 +15,9 @@ import pandas as pd
 
 from .. import registry
 from ..errors import MMDemoError
-from ..explain import Explanation
+from ..explain import Explanation, verdict
 from .components import log, picture
-from .draw import curve_panels, verdict
+from .draw import curve_panels
 
 SNR_OFF = 40     # the audio SNR slider's "no noise" end
 VIEW_KEYS = ["inputs_note", "prediction", "weights", "weights_note", "shapley", "shapley_note", "ablation", "ablation_note",
@@ -115,7 +115,8 @@ def badges(e: Explanation) -> str:
     lines = []
     for name, f in e.faithfulness.items():
         d, i = f["deletion"], f["insertion"]
-        badge = {"tie with random": "➖", "beat random here": "✅", "did not beat random": "❌"}[verdict(f)] + " " + verdict(f)
+        said = verdict(f)
+        badge = {"tie with random": "➖", "beat random here": "✅", "did not beat random": "❌"}[said] + " " + said
         lines.append(f"**{name}**: {badge} — deletion area {d['auc_map']:.3f} (random {d['auc_random']:.3f}), "
                      f"insertion area {i['auc_map']:.3f} (random {i['auc_random']:.3f})")
     return "\n\n".join(lines) + f"\n\n<small>{e.notes.get('faithfulness', '')}</small>"
