@@ -1,9 +1,17 @@
 import os
+import shutil
+import tempfile
 from pathlib import Path
 
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+
+# One temp folder for everything the session writes (pytest's tmp_path, the apps it starts, Chromium, torchrun),
+# removed when the session ends. Left in /tmp they add up: gradio_client 2.7 leaves an empty /tmp/<40 hex> folder
+# for every file it downloads (about 400 a run), torchrun a torchelastic_* folder.
+SESSION_TMP = Path(tempfile.mkdtemp(prefix="mmdemo-tests-"))
+os.environ["TMPDIR"] = tempfile.tempdir = str(SESSION_TMP)
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -13,6 +21,10 @@ import pytest  # noqa: E402
 def pytest_configure(config):
     config.addinivalue_line("markers", "data(*names): the test reads these data sets (mmdemo.paths.DATASETS); "
                                        "skipped when one is absent, failed instead where MMDEMO_REQUIRE_DATA=1 (CI)")
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(SESSION_TMP, ignore_errors=True)
 
 
 def pytest_runtest_setup(item):

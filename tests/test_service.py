@@ -178,12 +178,14 @@ def test_one_client_cannot_fill_the_queue(live_app, tmp_path):
 # ---------------------------------------------------------------- files (an app with its own upload folder)
 @pytest.fixture(scope="module")
 def own_app(tmp_path_factory):
-    """An app with its own upload folder, a 3 s file lifetime and a 2 s body idle timeout; a stray
-    file from a 'previous run' is in its folder before it starts."""
+    """An app with its own upload folder and temp folder, a 3 s file lifetime and a 2 s body idle timeout;
+    a stray file from a 'previous run' is in its upload folder before it starts."""
     folder = tmp_path_factory.mktemp("service") / "gradio"
     (folder / "leftover").mkdir(parents=True)
     (folder / "leftover" / "partial-upload").write_bytes(b"\0" * 1000)
-    env = {"GRADIO_TEMP_DIR": str(folder), "MMDEMO_CACHE_SECONDS": "3", "MMDEMO_BODY_IDLE_SECONDS": "2"}
+    (folder.parent / "tmp").mkdir()
+    env = {"GRADIO_TEMP_DIR": str(folder), "TMPDIR": str(folder.parent / "tmp"), "MMDEMO_CACHE_SECONDS": "3",
+           "MMDEMO_BODY_IDLE_SECONDS": "2"}
     time.sleep(3.5)                                   # the stray file is older than the lifetime
     app = serve.start_app(env=env)
     app.folder = folder
@@ -251,6 +253,22 @@ def test_sessions_without_a_heartbeat_are_dropped(own_app):
     assert sessions() >= 4
     time.sleep(server.CLOSED_SESSION_SECONDS + 5)      # + one session sweep (every 3 s with a 3 s cache lifetime)
     assert sessions() <= 1                             # at most the client's current one, if its heartbeat is open
+    client.close()
+
+
+def test_exported_explanations_are_served_from_the_cache_and_expire_with_it(own_app):
+    """The export's JSON and PNG are written inside the upload folder (no copy of them elsewhere
+    outlives the app: the app's temp folder stays empty) and the sweep deletes them after the file lifetime."""
+    from gradio_client import Client
+    client = Client(own_app.url, verbose=False, download_files=False)
+    params = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/explain_classify_export"]
+    inputs = {"image": ROOT / "examples" / "classify" / "drawn_7.png", "text": "seven"}
+    files = client.predict(*serve.endpoint_args(params["parameters"], inputs), api_name="/explain_classify_export")
+    paths = [Path(f["path"]) for f in files]
+    assert sorted(p.suffix for p in paths) == [".json", ".png"]
+    assert all(own_app.folder.resolve() in p.resolve().parents for p in paths), paths
+    assert wait_for(lambda: not paths[0].parent.exists())                   # the files and their folder
+    assert [p for p in (own_app.folder.parent / "tmp").rglob("*") if p.is_file()] == []   # torch adds an empty folder
     client.close()
 
 

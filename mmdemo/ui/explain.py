@@ -16,6 +16,7 @@ import pandas as pd
 from .. import registry
 from ..errors import MMDemoError
 from ..explain import Explanation, verdict
+from ..server import upload_folder
 from .components import log, picture
 from .draw import curve_panels
 
@@ -142,9 +143,13 @@ def view_values(e: Explanation, warning: str = "") -> dict:
 
 
 def export_files(task: str, model_name: str | None, **inputs) -> list[str]:
-    """The explanation as a JSON file and a PNG figure (files deleted with the app's cache)."""
+    """The explanation as a JSON file and a PNG figure, written inside Gradio's upload folder: Gradio serves
+    them from there without a copy, and the app's cache sweep (mmdemo/server.py) deletes them with the
+    request's other files (a folder of their own elsewhere would outlive the app)."""
     e, _ = explain(task, model_name, **inputs)
-    folder = Path(tempfile.mkdtemp(prefix="mmdemo-explain-"))
+    cache = upload_folder()
+    cache.mkdir(parents=True, exist_ok=True)
+    folder = Path(tempfile.mkdtemp(prefix="explain-", dir=cache))
     stem = f"{task}-{e.model}-{e.input_hash}"
     (folder / f"{stem}.json").write_text(e.to_json(indent=2))
     e.figure().save(folder / f"{stem}.png")
