@@ -258,7 +258,7 @@ def test_sessions_without_a_heartbeat_are_dropped(own_app):
 
 def test_exported_explanations_are_served_from_the_cache_and_expire_with_it(own_app):
     """The export's JSON and PNG are written inside the upload folder (no copy of them elsewhere
-    outlives the app: the app's temp folder stays empty) and the sweep deletes them after the file lifetime."""
+    outlives the app: no file in the app's temp folder) and the sweep deletes them after the file lifetime."""
     from gradio_client import Client
     client = Client(own_app.url, verbose=False, download_files=False)
     params = client.view_api(return_format="dict", print_info=False)["named_endpoints"]["/explain_classify_export"]
