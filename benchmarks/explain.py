@@ -79,7 +79,12 @@ def faithfulness(items: int) -> dict:
     asked = questions_for({k: v[:items] for k, v in data.items()}, 1, seed=11)
     hops = [scenes.explain(image=data["images"][row], text=q.text, methods=("faithfulness",)).faithfulness
             for row, q in asked]
+    families = sorted({q.family for _, q in asked})
+    by_family = {f: {name: rate([h[name] for h, (_, q) in zip(hops, asked) if q.family == f])["deletion_below_random"]
+                     for name in scenes.explained_maps if name.startswith("image")} for f in families}
     return {**{f"vqa scenes {name}": rate([h[name] for h in hops]) for name in scenes.explained_maps},
+            "vqa scenes image maps, deletion below random by question family": by_family,
+            "vqa scenes questions per family": {f: sum(q.family == f for _, q in asked) for f in families},
             "classify image map (image alone)": rate([f["image"] for f in alone]),
             "classify LayerCAM map (image alone)": rate([f["image (LayerCAM)"] for f in alone]),
             "classify image map (image + text)": rate([f["image"] for f in with_text]),
