@@ -16,7 +16,6 @@ import resource
 import signal
 import socket
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -323,30 +322,28 @@ def main():
     ap.add_argument("--cache-seconds", type=float, default=10)
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
-    parts = args.parts.split(",")
-    with tempfile.TemporaryDirectory(prefix="mmdemo-attack-") as tmp:   # inputs and the apps' caches, removed after
-        folder = Path(tmp)
-        cache = folder / "gradio"
-        env = {"GRADIO_TEMP_DIR": str(cache), "MMDEMO_CACHE_SECONDS": str(int(args.cache_seconds))}
-        result = {"cpu": cpu_name(), "load_average_start": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
-        with serve.running_app(env=env) as app:
-            result["memory_cap_mb"] = round(cap_memory(app.proc.pid, args.cap_gb))
-            examples = set(files_in(cache, set()))
-            if "costly" in parts:
-                result["costly"] = costly_part(app, folder)
-            if "flood" in parts and app.proc.poll() is None:
-                result["flood"] = flood_part(app, args.flood)
-                print(json.dumps(result["flood"]), flush=True)
-            if "uploads" in parts and app.proc.poll() is None:
-                result["uploads"] = uploads_part(app, cache, examples, args.cache_seconds)
-                print(json.dumps(result["uploads"]), flush=True)
-        if "sigterm" in parts:
-            fresh = folder / "gradio-sigterm"                 # its own folder: only this part's files in it
-            result["sigterm"] = sigterm_part({**env, "GRADIO_TEMP_DIR": str(fresh)}, fresh, args.cache_seconds)
-            print(json.dumps(result["sigterm"]), flush=True)
-        result["load_average_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-        if args.json:
-            args.json.write_text(json.dumps(result, indent=1) + "\n")
+    parts, folder = args.parts.split(","), serve.scratch_folder("mmdemo-attack-")
+    cache = folder / "gradio"
+    env = {"GRADIO_TEMP_DIR": str(cache), "MMDEMO_CACHE_SECONDS": str(int(args.cache_seconds))}
+    result = {"cpu": cpu_name(), "load_average_start": " ".join(Path("/proc/loadavg").read_text().split()[:3])}
+    with serve.running_app(env=env) as app:
+        result["memory_cap_mb"] = round(cap_memory(app.proc.pid, args.cap_gb))
+        examples = set(files_in(cache, set()))
+        if "costly" in parts:
+            result["costly"] = costly_part(app, folder)
+        if "flood" in parts and app.proc.poll() is None:
+            result["flood"] = flood_part(app, args.flood)
+            print(json.dumps(result["flood"]), flush=True)
+        if "uploads" in parts and app.proc.poll() is None:
+            result["uploads"] = uploads_part(app, cache, examples, args.cache_seconds)
+            print(json.dumps(result["uploads"]), flush=True)
+    if "sigterm" in parts:
+        fresh = folder / "gradio-sigterm"                 # its own folder: only this part's files in it
+        result["sigterm"] = sigterm_part({**env, "GRADIO_TEMP_DIR": str(fresh)}, fresh, args.cache_seconds)
+        print(json.dumps(result["sigterm"]), flush=True)
+    result["load_average_end"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    if args.json:
+        args.json.write_text(json.dumps(result, indent=1) + "\n")
 
 
 if __name__ == "__main__":

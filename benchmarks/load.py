@@ -17,7 +17,6 @@ import argparse
 import json
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -58,75 +57,74 @@ def run_load(url: str, clients: int, requests: int, timeout: float, request_time
              rss=None, via: str | None = None) -> dict:
     """Run the load against a running app at `url`; `rss()` (MB of the server) if given. via="/echo":
     every request goes to that endpoint instead, with the inputs its model endpoint would get."""
-    with tempfile.TemporaryDirectory(prefix="mmdemo-load-") as tmp:   # the request inputs, removed after
-        folder = Path(tmp)
-        probe = Client(url, verbose=False)
-        api = probe.view_api(return_format="dict", print_info=False)["named_endpoints"]
-        endpoints = [e for e in ENDPOINTS if e in api]
-        load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-        rss_start = rss() if rss else None
-        latencies, errors, lock = [], [], threading.Lock()
+    folder = serve.scratch_folder("mmdemo-load-")
+    probe = Client(url, verbose=False)
+    api = probe.view_api(return_format="dict", print_info=False)["named_endpoints"]
+    endpoints = [e for e in ENDPOINTS if e in api]
+    load_before = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    rss_start = rss() if rss else None
+    latencies, errors, lock = [], [], threading.Lock()
 
-        def one_client(c: int, n: int, deadline: float, record: bool):
-            client = Client(url, verbose=False)
-            for i in range(n):
-                if time.perf_counter() > deadline:
-                    return
-                e = endpoints[(c + i) % len(endpoints)]
-                args = serve.endpoint_args(api[via or e]["parameters"], request_inputs(c * n + i, folder, e))
-                t = time.perf_counter()
-                try:
-                    out = client.submit(*args, api_name=via or e).result(timeout=request_timeout)
-                    if not (out[0] if isinstance(out, (tuple, list)) else out):
-                        raise RuntimeError("empty answer")
-                    if record:
-                        with lock:
-                            latencies.append(time.perf_counter() - t)
-                except Exception as err:   # counted and reported, never hidden
+    def one_client(c: int, n: int, deadline: float, record: bool):
+        client = Client(url, verbose=False)
+        for i in range(n):
+            if time.perf_counter() > deadline:
+                return
+            e = endpoints[(c + i) % len(endpoints)]
+            args = serve.endpoint_args(api[via or e]["parameters"], request_inputs(c * n + i, folder, e))
+            t = time.perf_counter()
+            try:
+                out = client.submit(*args, api_name=via or e).result(timeout=request_timeout)
+                if not (out[0] if isinstance(out, (tuple, list)) else out):
+                    raise RuntimeError("empty answer")
+                if record:
                     with lock:
-                        errors.append(f"{e}: {type(err).__name__}: {err}"[:300])
+                        latencies.append(time.perf_counter() - t)
+            except Exception as err:   # counted and reported, never hidden
+                with lock:
+                    errors.append(f"{e}: {type(err).__name__}: {err}"[:300])
 
-        def run_clients(n: int, deadline: float, record: bool):
-            threads = [threading.Thread(target=one_client, args=(c, n, deadline, record), daemon=True)
-                       for c in range(clients)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(max(0.0, deadline - time.perf_counter()) + request_timeout)
+    def run_clients(n: int, deadline: float, record: bool):
+        threads = [threading.Thread(target=one_client, args=(c, n, deadline, record), daemon=True)
+                   for c in range(clients)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(max(0.0, deadline - time.perf_counter()) + request_timeout)
 
-        # warm-up round (counted for errors, not for latency): every client once per endpoint, so the
-        # models, the server's worker threads and its caches exist before the memory baseline
-        run_clients(len(endpoints), time.perf_counter() + timeout, record=False)
-        rss_before = rss() if rss else None
-        warmup_errors = len(errors)
-        deadline = time.perf_counter() + timeout
-        t0 = time.perf_counter()
-        run_clients(requests, deadline, record=True)
-        wall = time.perf_counter() - t0
-        rss_after = rss() if rss else None
-        lat = sorted(latencies)
-        done = len(lat) + len(errors) - warmup_errors
-        result = {
-            "clients": clients, "requests_per_client": requests, "endpoints": [via] if via else endpoints,
-            "requests_planned": clients * requests, "requests_done": done, "not_run": clients * requests - done,
-            "errors": len(errors), "warmup_errors": warmup_errors, "error_examples": errors[:5], "wall_s": round(wall, 1),
-            "requests_per_s": round(done / wall, 1) if wall else None,
-            "p50_ms": round(1000 * statistics.median(lat), 1) if lat else None,
-            "p95_ms": round(1000 * percentile(lat, 0.95), 1) if lat else None,
-            "p99_ms": round(1000 * percentile(lat, 0.99), 1) if lat else None,
-            "rss_start_mb": None if rss_start is None else round(rss_start, 1),   # before any request of this run
-            "rss_before_mb": None if rss_before is None else round(rss_before, 1),  # after the warm-up round
-            "rss_after_mb": None if rss_after is None else round(rss_after, 1),
-        }
-        result["load_average_before"] = load_before                 # 1/5/15 min: the machine may be shared
-        result["load_average_after"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
-        result["p95_over_p50"] = round(result["p95_ms"] / result["p50_ms"], 2) if lat else None
-        result["rss_growth_mb"] = None if rss is None else round(rss_after - rss_before, 1)
-        result["targets_met"] = {
-            "errors": result["errors"] == 0 and result["not_run"] == 0,
-            "p95_over_p50": lat != [] and result["p95_over_p50"] <= TARGETS["p95_over_p50"],
-            "rss_growth_mb": rss is None or result["rss_growth_mb"] <= TARGETS["rss_growth_mb"]}
-        return result
+    # warm-up round (counted for errors, not for latency): every client once per endpoint, so the
+    # models, the server's worker threads and its caches exist before the memory baseline
+    run_clients(len(endpoints), time.perf_counter() + timeout, record=False)
+    rss_before = rss() if rss else None
+    warmup_errors = len(errors)
+    deadline = time.perf_counter() + timeout
+    t0 = time.perf_counter()
+    run_clients(requests, deadline, record=True)
+    wall = time.perf_counter() - t0
+    rss_after = rss() if rss else None
+    lat = sorted(latencies)
+    done = len(lat) + len(errors) - warmup_errors
+    result = {
+        "clients": clients, "requests_per_client": requests, "endpoints": [via] if via else endpoints,
+        "requests_planned": clients * requests, "requests_done": done, "not_run": clients * requests - done,
+        "errors": len(errors), "warmup_errors": warmup_errors, "error_examples": errors[:5], "wall_s": round(wall, 1),
+        "requests_per_s": round(done / wall, 1) if wall else None,
+        "p50_ms": round(1000 * statistics.median(lat), 1) if lat else None,
+        "p95_ms": round(1000 * percentile(lat, 0.95), 1) if lat else None,
+        "p99_ms": round(1000 * percentile(lat, 0.99), 1) if lat else None,
+        "rss_start_mb": None if rss_start is None else round(rss_start, 1),   # before any request of this run
+        "rss_before_mb": None if rss_before is None else round(rss_before, 1),  # after the warm-up round
+        "rss_after_mb": None if rss_after is None else round(rss_after, 1),
+    }
+    result["load_average_before"] = load_before                 # 1/5/15 min: the machine may be shared
+    result["load_average_after"] = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    result["p95_over_p50"] = round(result["p95_ms"] / result["p50_ms"], 2) if lat else None
+    result["rss_growth_mb"] = None if rss is None else round(rss_after - rss_before, 1)
+    result["targets_met"] = {
+        "errors": result["errors"] == 0 and result["not_run"] == 0,
+        "p95_over_p50": lat != [] and result["p95_over_p50"] <= TARGETS["p95_over_p50"],
+        "rss_growth_mb": rss is None or result["rss_growth_mb"] <= TARGETS["rss_growth_mb"]}
+    return result
 
 
 def main():

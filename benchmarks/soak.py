@@ -15,7 +15,6 @@ import json
 import random
 import statistics
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -105,27 +104,26 @@ def window_p50(done, start_s, end_s):
 
 def run_soak(app: serve.App, clients: int, seconds: float, bad_share: float, sample_every: float = 10,
              request_timeout: float = 60) -> dict:
-    with tempfile.TemporaryDirectory(prefix="mmdemo-soak-") as tmp:   # the request inputs, removed after
-        folder = Path(tmp)
-        api = Client(app.url, verbose=False).view_api(return_format="dict", print_info=False)["named_endpoints"]
-        endpoints = [e for e in ENDPOINTS if e in api]
-        soak = Soak(app.url, endpoints, api, folder, bad_share, request_timeout)
-        for e in endpoints:                              # warm-up: every endpoint once, not timed
-            Client(app.url, verbose=False).predict(*serve.endpoint_args(api[e]["parameters"],
-                                                                        good_request(0, folder, e)), api_name=e)
-        t0 = time.perf_counter()
-        deadline = t0 + seconds
-        threads = [threading.Thread(target=soak.client_loop, args=(c, t0, deadline), daemon=True) for c in range(clients)]
-        for t in threads:
-            t.start()
-        samples = []
-        while time.perf_counter() < deadline:
-            samples.append({"t_s": round(time.perf_counter() - t0, 1), **server_stats(app)})
-            time.sleep(min(sample_every, max(0.0, deadline - time.perf_counter())))
-        for t in threads:
-            t.join(request_timeout + 10)
+    folder = serve.scratch_folder("mmdemo-soak-")
+    api = Client(app.url, verbose=False).view_api(return_format="dict", print_info=False)["named_endpoints"]
+    endpoints = [e for e in ENDPOINTS if e in api]
+    soak = Soak(app.url, endpoints, api, folder, bad_share, request_timeout)
+    for e in endpoints:                              # warm-up: every endpoint once, not timed
+        Client(app.url, verbose=False).predict(*serve.endpoint_args(api[e]["parameters"],
+                                                                    good_request(0, folder, e)), api_name=e)
+    t0 = time.perf_counter()
+    deadline = t0 + seconds
+    threads = [threading.Thread(target=soak.client_loop, args=(c, t0, deadline), daemon=True) for c in range(clients)]
+    for t in threads:
+        t.start()
+    samples = []
+    while time.perf_counter() < deadline:
         samples.append({"t_s": round(time.perf_counter() - t0, 1), **server_stats(app)})
-        return summarise(soak, samples, clients, seconds, bad_share)
+        time.sleep(min(sample_every, max(0.0, deadline - time.perf_counter())))
+    for t in threads:
+        t.join(request_timeout + 10)
+    samples.append({"t_s": round(time.perf_counter() - t0, 1), **server_stats(app)})
+    return summarise(soak, samples, clients, seconds, bad_share)
 
 
 def summarise(soak: Soak, samples: list[dict], clients: int, seconds: float, bad_share: float) -> dict:

@@ -8,8 +8,10 @@ start the app from code:
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -106,6 +108,13 @@ def running_app(args=(), env: dict | None = None, timeout: float = 120):
         yield app
     finally:
         stop_app(app)
+
+
+def scratch_folder(prefix: str) -> Path:
+    """A new temp folder (a benchmark's request inputs, an app's cache), removed when this process exits."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    return folder
 
 
 def endpoint_args(params: list[dict], inputs: dict) -> list:
